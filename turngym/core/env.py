@@ -1,0 +1,296 @@
+"""``TurnEnv``: the base class of every turngym environment.
+
+It implements the environment contract of DESIGN.md once, so that an
+environment only says what its tasks are and what an action does:
+
+- ``_reset_task(options)`` picks a task (from ``self.np_random`` or
+  ``options["task_id"]``) and returns ``(task_id, opening_messages)``;
+- ``_apply(calls)`` performs the parsed calls and returns a :class:`Transition`;
+- ``_anchor()`` names the state the agent now acts from;
+- optionally ``_probe()``, ``oracle_action()``, ``get_state()``/``set_state()``.
+
+The base parses actions (in the formats the environment declares, with its
+``tools``), turns a malformed action into an observation that says what was
+wrong with ``signals["valid_action"] = 0`` (the episode goes on, up to
+``max_invalid_turns``), truncates at ``max_turns``, fills the standard ``info``
+keys and composes the reward.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+
+from turngym.core.actions import ActionError, ParsedCall, ToolSpec, parse_action
+from turngym.core.messages import Action, Message, user
+from turngym.core.messages import tool as tool_message
+from turngym.core.spaces import AssistantActionSpace, ChatObservationSpace
+
+STANDARD_INFO_KEYS: tuple[str, ...] = ("signals", "anchor", "task_id", "turn")
+"""Keys present in ``info`` after every ``reset`` and ``step``.
+
+``signals`` (dict[str, float]): turn-level verifier outputs (``valid_action``,
+``format`` and the environment's own ``signal_names``), every name on every
+step. ``anchor`` (str): canonical key of the state the agent acts from.
+``task_id`` (str), ``turn`` (int: turns taken so far). On the terminal step
+``outcome`` (float) is present too; environments that support belief-gain
+scoring add ``probe`` (dict, see :data:`PROBE_KEYS`) on every step.
+"""
+
+PROBE_KEYS: tuple[str, ...] = ("answers", "forcing_prefix")
+"""Keys of ``info["probe"]``: ``answers`` (list[str], the reference answers),
+``forcing_prefix`` (str, text that opens an assistant turn and forces an answer,
+e.g. ``"<answer>"``) and optionally ``answer_suffix`` (text closing the answer)."""
+
+BASE_SIGNALS: tuple[str, ...] = ("valid_action", "format")
+
+
+@dataclass
+class Transition:
+    """What an environment's ``_apply`` reports for one valid action."""
+
+    messages: list[Message]
+    signals: dict[str, float] = field(default_factory=dict)
+    terminated: bool = False
+    outcome: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class TurnEnv(gym.Env[list[Message], Action]):
+    """A multi-turn chat environment following turngym's contract (see module docstring).
+
+    Args:
+        max_turns: turns before the episode is truncated.
+        max_invalid_turns: malformed actions tolerated per episode; one more truncates.
+        action_formats: which of ``"tagged"``, ``"tool_calls"``, ``"python"`` to accept
+            (default: the class's ``default_action_formats``).
+        reward_weights: the reward of a turn is the outcome (on the terminal step) plus
+            ``sum(w * signals[name])``; by default only the outcome counts.
+        render_mode: ``"ansi"`` or ``None``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    default_action_formats: ClassVar[tuple[str, ...]] = ("tagged", "tool_calls")
+    signal_names: ClassVar[tuple[str, ...]] = ()
+    """Environment-specific signals; each is present (0.0 when not computed) on every step."""
+    tools: Sequence[ToolSpec] = ()
+
+    def __init__(
+        self,
+        *,
+        max_turns: int = 8,
+        max_invalid_turns: int = 3,
+        action_formats: Sequence[str] | None = None,
+        reward_weights: Mapping[str, float] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
+        if not isinstance(max_invalid_turns, int) or max_invalid_turns < 0:
+            raise ValueError(f"max_invalid_turns must be an int >= 0, got {max_invalid_turns!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode {render_mode!r} not supported; accepted: "
+                f"{self.metadata['render_modes']} or None"
+            )
+        self.max_turns = max_turns
+        self.max_invalid_turns = max_invalid_turns
+        self.action_formats = tuple(action_formats or self.default_action_formats)
+        self.all_signal_names = BASE_SIGNALS + tuple(
+            s for s in self.signal_names if s not in BASE_SIGNALS
+        )
+        weights = dict(reward_weights or {})
+        unknown = sorted(set(weights) - set(self.all_signal_names))
+        if unknown:
+            raise ValueError(
+                f"reward_weights names unknown signal(s) {unknown}; "
+                f"this environment emits: {list(self.all_signal_names)}"
+            )
+        self.reward_weights = weights
+        self.render_mode = render_mode
+        self.observation_space = ChatObservationSpace()
+        self.action_space = AssistantActionSpace(tool_names=[t.name for t in self.tools])
+        self._turn = 0
+        self._invalid = 0
+        self._done = True
+        self._task_id = ""
+        self._history: list[Message] = []
+
+    # ----- what subclasses implement -------------------------------------------------
+
+    def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
+        """Choose a task (``options.get("task_id")`` or from ``self.np_random``).
+
+        Return its id and the opening messages.
+        """
+        raise NotImplementedError
+
+    def _apply(self, calls: list[ParsedCall]) -> Transition:
+        """Carry out a valid action and say what happened."""
+        raise NotImplementedError
+
+    def _anchor(self) -> str:
+        """Canonical key of the current state: equal keys mean the same state."""
+        raise NotImplementedError
+
+    def _probe(self) -> dict[str, Any] | None:
+        """Belief-gain probe for the current task, or ``None`` when not supported."""
+        return None
+
+    def oracle_action(self) -> Action | None:
+        """The action a perfect agent would take now, or ``None`` where no reference exists."""
+        return None
+
+    def get_state(self) -> Any:
+        """A snapshot from which ``set_state`` restores this exact episode state."""
+        raise NotImplementedError(f"{type(self).__name__} does not support get_state/set_state")
+
+    def set_state(self, state: Any) -> None:
+        """Restore a snapshot taken by ``get_state``."""
+        raise NotImplementedError(f"{type(self).__name__} does not support get_state/set_state")
+
+    # ----- the contract ---------------------------------------------------------------
+
+    @property
+    def task_id(self) -> str:
+        """The current task's id."""
+        return self._task_id
+
+    @property
+    def turn(self) -> int:
+        """Turns taken in the current episode."""
+        return self._turn
+
+    @property
+    def history(self) -> list[Message]:
+        """The whole conversation so far (a copy), for agents that want it."""
+        return copy.deepcopy(self._history)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[Message], dict[str, Any]]:
+        """Start an episode: same seed (or same ``options["task_id"]``), same task and observation."""
+        super().reset(seed=seed)
+        self._turn = 0
+        self._invalid = 0
+        self._done = False
+        task_id, messages = self._reset_task(dict(options or {}))
+        self._task_id = str(task_id)
+        self._history = copy.deepcopy(messages)
+        signals = dict.fromkeys(self.all_signal_names, 0.0)
+        signals["valid_action"] = 1.0
+        return messages, self._info(signals)
+
+    def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+        """Take one assistant turn. Malformed actions never raise: see the module docstring."""
+        if self._done:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        self._turn += 1
+        self._history.append(_as_message(action))
+        parsed = parse_action(action, self.tools, self.action_formats)
+        if isinstance(parsed, ActionError):
+            self._invalid += 1
+            transition = Transition(
+                messages=self._error_messages(action, parsed),
+                signals={"valid_action": 0.0, "format": 0.0},
+                info={"action_error": parsed.kind},
+            )
+        else:
+            transition = self._apply(parsed)
+            transition.signals.setdefault("valid_action", 1.0)
+            transition.signals.setdefault("format", 1.0)
+        signals = dict.fromkeys(self.all_signal_names, 0.0)
+        signals.update({k: float(v) for k, v in transition.signals.items()})
+        terminated = bool(transition.terminated)
+        truncated = False
+        reason = None
+        if not terminated:
+            if self._invalid > self.max_invalid_turns:
+                truncated, reason = True, "invalid_actions"
+            elif self._turn >= self.max_turns:
+                truncated, reason = True, "max_turns"
+        info = self._info(signals)
+        info.update(transition.info)
+        if terminated:
+            info["outcome"] = float(transition.outcome if transition.outcome is not None else 0.0)
+        if reason is not None:
+            info["truncated_reason"] = reason
+        reward = info.get("outcome", 0.0) + sum(
+            w * signals.get(name, 0.0) for name, w in self.reward_weights.items()
+        )
+        self._done = terminated or truncated
+        self._history.extend(copy.deepcopy(transition.messages))
+        return transition.messages, float(reward), terminated, truncated, info
+
+    def reply_to(self, call: ParsedCall, content: str) -> Message:
+        """The environment's answer to ``call``: a tool message when the call came as an
+        OpenAI tool call (it has an id to answer), else a user message."""
+        if call.call_id is not None:
+            return tool_message(content, call.call_id, call.name)
+        return user(content)
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``, the conversation so far as text."""
+        if self.render_mode != "ansi":
+            return None
+        lines = []
+        for message in self._history:
+            text = message.get("content") or ""
+            if message.get("tool_calls"):
+                text += " " + str(message["tool_calls"])
+            lines.append(f"[{message['role']}] {text}")
+        return "\n".join(lines)
+
+    def _info(self, signals: dict[str, float]) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "signals": signals,
+            "anchor": self._anchor(),
+            "task_id": self._task_id,
+            "turn": self._turn,
+        }
+        probe = self._probe()
+        if probe is not None:
+            info["probe"] = probe
+        return info
+
+    def _error_messages(self, action: Any, error: ActionError) -> list[Message]:
+        """The reply to a malformed action: a user message, or a tool message per call id."""
+        left = self.max_invalid_turns - self._invalid
+        tail = (
+            f" ({left} more invalid action(s) end the episode.)"
+            if left >= 0
+            else " The episode ends: too many invalid actions."
+        )
+        text = f"Invalid action: {error.message}{tail}"
+        ids = _tool_call_ids(action)
+        if ids:
+            return [tool_message(text, call_id) for call_id in ids]
+        return [user(text)]
+
+
+def _tool_call_ids(action: Any) -> list[str]:
+    """The ids of an assistant message's tool calls (OpenAI requires a reply to each)."""
+    calls = action.get("tool_calls") if isinstance(action, Mapping) else None
+    if not isinstance(calls, list):
+        return []
+    ids = [c.get("id") for c in calls if isinstance(c, Mapping)]
+    return [i for i in ids if isinstance(i, str)] if all(isinstance(i, str) for i in ids) else []
+
+
+def _as_message(action: Any) -> Message:
+    if isinstance(action, Mapping):
+        content = action.get("content")
+        message: Message = {
+            "role": "assistant",
+            "content": content if isinstance(content, str) else None,
+        }
+        if isinstance(action.get("tool_calls"), list):
+            message["tool_calls"] = copy.deepcopy(action["tool_calls"])
+        if message["content"] is None and "tool_calls" not in message:
+            message["content"] = ""
+        return message
+    return {"role": "assistant", "content": action if isinstance(action, str) else repr(action)}
