@@ -207,7 +207,8 @@ def parse_tagged(text: Any, tools: Sequence[ToolSpec], *, max_calls: int = 1) ->
         open_tag = None
     if open_tag is not None:
         return ActionError(
-            "unbalanced_tag", f"<{open_tag}> was opened but never closed with </{open_tag}>."
+            "unbalanced_tag",
+            f"<{open_tag}> was opened but never closed with </{open_tag}>. Accepted: {accepted}.",
         )
     if not calls:
         return ActionError("no_action", f"No action found. Write exactly one of: {accepted}.")

@@ -105,7 +105,7 @@ class AssistantActionSpace(Space[Action]):
         if mask is not None or probability is not None:
             raise ValueError("AssistantActionSpace.sample takes no mask or probability")
         rng = self.np_random
-        text = _random_text(rng, 30)
+        text = _random_text(rng, min(30, self.max_length))
         kind = rng.random()
         if self.tool_names and kind < 0.25:
             name = str(rng.choice(list(self.tool_names)))
@@ -119,7 +119,7 @@ class AssistantActionSpace(Space[Action]):
             }
         if self.tool_names and kind < 0.6:
             tag = str(rng.choice(list(self.tool_names)))
-            return f"<{tag}>{text}</{tag}>"
+            return f"<{tag}>{text}</{tag}>"[: self.max_length]
         return text
 
     def __repr__(self) -> str:

@@ -1,0 +1,94 @@
+"""Score an agent on an environment: episodes, summary statistics, a results file.
+
+Intervals are percentile bootstrap intervals over episodes (seeded), so that a
+small run reports its uncertainty rather than a bare mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import turngym
+from turngym.agents.base import Agent
+from turngym.bench.episodes import play_episode
+from turngym.core.trajectory import EpisodeRecord, write_episodes
+
+
+@dataclass
+class Summary:
+    """What a run of ``episodes`` scored; ``outcome_ci95`` is a bootstrap interval of the mean."""
+
+    env_id: str
+    agent: str
+    episodes: int
+    failed: int
+    mean_outcome: float
+    outcome_ci95: tuple[float, float]
+    success_rate: float
+    mean_turns: float
+    mean_valid_action: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean (a point interval for < 2 values)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    if values.size < 2:
+        return (float(values[0]), float(values[0]))
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def summarise(records: list[EpisodeRecord], env_id: str, agent: str) -> Summary:
+    """Summary statistics of finished episodes (a failed or unfinished episode scores 0)."""
+    outcomes = np.array([r.outcome if r.outcome is not None else 0.0 for r in records], dtype=float)
+    turns = np.array([len(r.turns) for r in records], dtype=float)
+    valid = [t.signals.get("valid_action", 1.0) for r in records for t in r.turns]
+    return Summary(
+        env_id=env_id,
+        agent=agent,
+        episodes=len(records),
+        failed=sum(r.status != "ok" for r in records),
+        mean_outcome=float(outcomes.mean()) if len(records) else float("nan"),
+        outcome_ci95=bootstrap_ci(outcomes),
+        success_rate=float((outcomes >= 1.0 - 1e-9).mean()) if len(records) else float("nan"),
+        mean_turns=float(turns.mean()) if len(records) else float("nan"),
+        mean_valid_action=float(np.mean(valid)) if valid else float("nan"),
+    )
+
+
+def evaluate(
+    env_id: str,
+    agent: Agent,
+    *,
+    episodes: int = 10,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+) -> tuple[list[EpisodeRecord], Summary]:
+    """Play ``episodes`` episodes (seeds ``seed, seed+1, ...``) and summarise them.
+
+    With ``out``, the trajectories are written there atomically as JSON lines.
+    """
+    env = turngym.make(env_id, **(env_kwargs or {}))
+    try:
+        records = [
+            play_episode(env, agent, seed=seed + i, episode_id=f"{agent.name}-{seed + i}")
+            for i in range(episodes)
+        ]
+    finally:
+        env.close()
+    if out is not None:
+        write_episodes(out, records)
+    return records, summarise(records, env_id, agent.name)
