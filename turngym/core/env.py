@@ -133,6 +133,14 @@ class TurnEnv(gym.Env[list[Message], Action]):
         """Carry out a valid action and say what happened."""
         raise NotImplementedError
 
+    def _parse(self, action: Any) -> list[ParsedCall] | ActionError:
+        """Turn an action into calls; by default the shared parsers over ``tools``.
+
+        Override for free-text environments (a dialogue turn is one "say" call).
+        Must never raise on what a model writes.
+        """
+        return parse_action(action, self.tools, self.action_formats)
+
     def _anchor(self) -> str:
         """Canonical key of the current state: equal keys mean the same state."""
         raise NotImplementedError
@@ -191,7 +199,7 @@ class TurnEnv(gym.Env[list[Message], Action]):
             raise RuntimeError("step() called on a finished episode; call reset() first")
         self._turn += 1
         self._history.append(_as_message(action))
-        parsed = parse_action(action, self.tools, self.action_formats)
+        parsed = self._parse(action)
         if isinstance(parsed, ActionError):
             self._invalid += 1
             transition = Transition(
