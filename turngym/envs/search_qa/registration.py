@@ -1,0 +1,15 @@
+"""Register SearchQA's ids (string entry points only: importing this is cheap)."""
+
+from turngym.core.registry import register
+
+_ENTRY = "turngym.envs.search_qa.env:SearchQAEnv"
+
+register("SearchQA-v0", _ENTRY, "multi-hop search-QA over a generated fictional world (~550 passages)")
+register("SearchQA-Easy-v0", _ENTRY, "1-hop search-QA: the question text finds the answer page first",
+         level="easy")
+register("SearchQA-Medium-v0", _ENTRY, "1-2 hop search-QA with near-miss distractors (~550 passages)",
+         level="medium")
+register("SearchQA-Hard-v0", _ENTRY, "2-4 hop search-QA with many distractors (~4,000 passages)",
+         level="hard")
+register("SearchQA-Huge-v0", _ENTRY, "1-4 hop search-QA over 100,000 passages (index cached on disk)",
+         level="huge")

@@ -1,0 +1,207 @@
+"""Retrievers: BM25 over a local corpus (default), with an on-disk index cache.
+
+Every retriever answers ``search(query, k) -> list[SearchHit]``, best first.
+:class:`BM25Retriever` scores with bm25s's index (Lucene BM25) but does its own
+query-time scoring over the index's sparse columns, touching only the documents
+that share a term with the query, so one search over 100,000 passages costs
+well under a millisecond. The index is built once per corpus and cached on
+disk under ``$TURNGYM_CACHE`` (default ``~/.cache/turngym``) in a directory
+named by the corpus content hash; a second start loads it instead of building.
+The HTTP client for Search-R1 servers and the dense retriever live in
+``remote.py`` and ``dense.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from turngym.envs.search_qa.corpus import Corpus, Passage
+
+INDEX_VERSION = "bm25-lucene-k1.5-b0.75-v1"
+"""Bumped whenever tokenisation or BM25 parameters change, so stale caches are not reused."""
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+STOPWORDS: frozenset[str] = _stopwords()
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens of two or more characters, English stop words removed."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+
+
+def default_cache_dir() -> Path:
+    """``$TURNGYM_CACHE`` if set, else ``~/.cache/turngym``."""
+    env = os.environ.get("TURNGYM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "turngym"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the passage and its retrieval score."""
+
+    passage: Passage
+    score: float
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Anything that answers a query with its top-``k`` passages, best first."""
+
+    def search(self, query: str, k: int) -> list[SearchHit]:
+        """The top-``k`` passages for ``query`` (fewer when fewer match)."""
+        ...
+
+
+class BM25Retriever:
+    """Lucene BM25 over a :class:`Corpus`, built with bm25s and cached on disk.
+
+    Use :meth:`for_corpus`: it loads the cached index for this corpus's content
+    hash or builds (and caches) it. ``cache_dir=None`` keeps the index in memory
+    only, which is what small generated worlds use.
+    """
+
+    def __init__(self, corpus: Corpus, model: object, *, source: str = "built") -> None:
+        self.corpus = corpus
+        self.source = source
+        """``"built"`` or ``"cache"``: where the index came from."""
+        scores = model.scores  # type: ignore[attr-defined]
+        self._data = np.asarray(scores["data"], dtype=np.float32)
+        self._indices = np.asarray(scores["indices"], dtype=np.int64)
+        self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+        self._num_docs = int(scores["num_docs"])
+        if self._num_docs != len(corpus):
+            raise ValueError(
+                f"BM25 index has {self._num_docs} documents but the corpus has {len(corpus)}"
+            )
+        self._vocab: dict[str, int] = dict(model.vocab_dict)  # type: ignore[attr-defined]
+        self._buffer = np.zeros(self._num_docs, dtype=np.float32)
+
+    # ----- construction ---------------------------------------------------------------
+
+    @classmethod
+    def for_corpus(
+        cls, corpus: Corpus, cache_dir: str | os.PathLike[str] | bool | None = True
+    ) -> BM25Retriever:
+        """Load this corpus's index from the cache, or build it (and cache it).
+
+        ``cache_dir``: ``True`` for :func:`default_cache_dir`, a path, or
+        ``None``/``False`` for no disk cache.
+        """
+        if len(corpus) == 0:
+            raise ValueError("cannot index an empty corpus: it needs at least one passage")
+        if cache_dir is True:
+            cache_dir = default_cache_dir()
+        if not cache_dir:
+            return cls(corpus, _build_model(corpus), source="built")
+        target = Path(cache_dir) / "bm25" / f"{corpus.content_hash()[:32]}-{INDEX_VERSION}"
+        if (target / "turngym.json").exists():
+            try:
+                return cls(corpus, _load_model(target), source="cache")
+            except (OSError, ValueError, KeyError) as exc:
+                logging.getLogger(__name__).warning(
+                    "ignoring unreadable BM25 cache %s (%s); rebuilding", target, exc
+                )
+                shutil.rmtree(target, ignore_errors=True)
+        model = _build_model(corpus)
+        _save_model(model, target, corpus)
+        return cls(corpus, model, source="built")
+
+    # ----- search ---------------------------------------------------------------------
+
+    def token_ids(self, query: str) -> list[int]:
+        """The query's tokens that are in the index vocabulary, as ids (duplicates kept)."""
+        vocab = self._vocab
+        return [vocab[t] for t in tokenize(query) if t in vocab]
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        """The top-``k`` passages by BM25 score; only passages sharing a term with the query."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        ids = self.token_ids(query)
+        if not ids:
+            return []
+        buffer, indptr = self._buffer, self._indptr
+        postings = []
+        for t in ids:
+            start, end = indptr[t], indptr[t + 1]
+            docs = self._indices[start:end]
+            buffer[docs] += self._data[start:end]  # one term never repeats a document
+            postings.append(docs)
+        candidates = postings[0] if len(postings) == 1 else np.unique(np.concatenate(postings))
+        scores = buffer[candidates]
+        buffer[candidates] = 0.0
+        if len(candidates) > k:
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(len(candidates))
+        # Ties broken by corpus position so results are deterministic.
+        order = sorted(top.tolist(), key=lambda j: (-float(scores[j]), int(candidates[j])))
+        passages = self.corpus.passages
+        return [SearchHit(passages[int(candidates[j])], float(scores[j])) for j in order if scores[j] > 0]
+
+
+def _build_model(corpus: Corpus) -> object:
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    vocab: dict[str, int] = {}
+    ids: list[list[int]] = []
+    for i in range(len(corpus)):
+        doc = []
+        for token in tokenize(corpus.indexed_text(i)):
+            tid = vocab.get(token)
+            if tid is None:
+                tid = vocab[token] = len(vocab)
+            doc.append(tid)
+        ids.append(doc)
+    model = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
+    model.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    return model
+
+
+def _save_model(model: object, target: Path, corpus: Corpus) -> None:
+    """Save into a temporary directory beside ``target``, then rename it into place.
+
+    Readers only use a directory that has ``turngym.json``, which is written last,
+    and the rename is atomic, so a killed build never leaves a half index in use.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        model.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
+        meta = {"version": INDEX_VERSION, "corpus_hash": corpus.content_hash(), "passages": len(corpus)}
+        (tmp / "turngym.json").write_text(json.dumps(meta), encoding="utf-8")
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "turngym.json").exists():  # not a concurrent builder's finished copy
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load_model(target: Path) -> object:
+    import bm25s
+
+    meta = json.loads((target / "turngym.json").read_text(encoding="utf-8"))
+    if meta.get("version") != INDEX_VERSION:
+        raise ValueError(f"index version {meta.get('version')!r} != {INDEX_VERSION!r}")
+    return bm25s.BM25.load(str(target), show_progress=False, verbosity=0)
