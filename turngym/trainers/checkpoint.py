@@ -1,0 +1,182 @@
+"""Checkpoints: written whole or not at all, verified before they are loaded.
+
+A checkpoint is a directory ``step-NNNNNNNN`` holding ``weights.pt`` (the
+trainable parameters: the LoRA adapter, or every weight), ``optimizer.pt``,
+``rng.pt`` (torch's generators), ``state.json`` (step, data cursor, NumPy and
+Python RNG states, anything else JSON) and, written last, ``manifest.json``
+with every file's size and SHA-256.
+
+It is built in a hidden temporary directory and renamed into place only when
+complete, so a run killed while saving leaves at most a ``.tmp`` directory that
+is never picked up. Loading checks the manifest first: a missing, truncated or
+altered file raises :class:`CheckpointError` saying which, and nothing is
+loaded. Tensors load with ``weights_only=True`` (no arbitrary pickles).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from turngym.core.atomic import fsync_dir
+
+MANIFEST = "manifest.json"
+_NAME = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is incomplete or corrupt; it was not loaded."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state of every random generator a run uses: (tensors, JSON-able)."""
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = state
+    version, internal, gauss = random.getstate()
+    plain = {"python": [version, list(internal), gauss], "numpy": np.random.get_state(legacy=False)}
+    plain["numpy"] = json.loads(json.dumps(plain["numpy"], default=_jsonable))
+    return tensors, plain
+
+
+def restore_rng(tensors: Mapping[str, torch.Tensor], plain: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    version, internal, gauss = plain["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = dict(plain["numpy"])
+    numpy_state["state"] = dict(numpy_state["state"])
+    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.integer):
+        return int(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint's state.json")
+
+
+def save_checkpoint(
+    directory: str | os.PathLike[str],
+    step: int,
+    *,
+    weights: Mapping[str, torch.Tensor],
+    optimizer: Mapping[str, Any],
+    state: Mapping[str, Any],
+    keep: int = 0,
+) -> Path:
+    """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep`` (0 = all)."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
+    try:
+        rng_tensors, rng_plain = capture_rng()
+        torch.save({k: v.detach().cpu() for k, v in weights.items()}, tmp / "weights.pt")
+        torch.save(dict(optimizer), tmp / "optimizer.pt")
+        torch.save(rng_tensors, tmp / "rng.pt")
+        payload = {"step": step, "rng": rng_plain, **state}
+        (tmp / "state.json").write_text(json.dumps(payload, default=_jsonable, indent=1), encoding="utf-8")
+        files = {}
+        for path in sorted(tmp.iterdir()):
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        manifest = tmp / MANIFEST
+        manifest.write_text(json.dumps({"step": step, "files": files}, indent=1), encoding="utf-8")
+        with manifest.open("rb") as handle:
+            os.fsync(handle.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if keep > 0:
+        for old in list_checkpoints(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
+    """Complete-looking checkpoint directories (those with a manifest), oldest first."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / MANIFEST).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a checkpoint against its manifest; return the manifest or raise :class:`CheckpointError`."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise CheckpointError(f"{path} has no {MANIFEST}: it was never completed; not loading it")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{manifest_path} is corrupt ({exc}); not loading {path}") from exc
+    for name in ("weights.pt", "optimizer.pt", "rng.pt", "state.json"):
+        if name not in files:
+            raise CheckpointError(f"{path}: manifest lists no {name}; not loading it")
+    for name, expected in files.items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"{path}: {name} is missing; not loading it")
+        size = file.stat().st_size
+        if size != expected["bytes"]:
+            raise CheckpointError(
+                f"{path}: {name} is {size} bytes, the manifest says {expected['bytes']} "
+                "(half-written or truncated); not loading it"
+            )
+        if _sha256(file) != expected["sha256"]:
+            raise CheckpointError(f"{path}: {name} does not match its SHA-256 (corrupt); not loading it")
+    return manifest
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Verify, then load: ``{"weights", "optimizer", "rng_tensors", "state"}`` (RNG not yet restored)."""
+    path = Path(path)
+    verify_checkpoint(path)
+    try:
+        weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        rng_tensors = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except Exception as exc:  # verified bytes that still do not load: say so, load nothing
+        raise CheckpointError(f"{path}: could not be read ({type(exc).__name__}: {exc})") from exc
+    return {"weights": weights, "optimizer": optimizer, "rng_tensors": rng_tensors, "state": state}
+
+
+def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
+    """The newest checkpoint under ``directory`` (verified later by :func:`load_checkpoint`)."""
+    found = list_checkpoints(directory)
+    return found[-1] if found else None

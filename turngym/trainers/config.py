@@ -1,0 +1,381 @@
+"""Training configuration: one YAML or TOML file, validated before any compute.
+
+Every knob is a dataclass field below, documented where it is declared. A file
+may leave out anything that has a default; an unknown key, a value of the wrong
+type or outside what is allowed raises :class:`ConfigError` naming the key, the
+value and what is accepted. ``--set a.b=value`` overrides apply on top (values
+parsed as YAML scalars: ``--set optim.lr=3e-4``, ``--set model.lora=null``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the dotted key and what is accepted."""
+
+
+@dataclass
+class EnvConfig:
+    """Which environment to train on."""
+
+    id: str = "turngym/SearchQA-Easy-v0"
+    """Registered environment id (``turngym list``)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for ``gymnasium.make``."""
+    task_seed: int = 0
+    """Tasks are drawn by reset seeds ``task_seed, task_seed+1, ...`` (the data cursor)."""
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapter (peft) on the policy; the reference model is the base with it disabled."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelConfig:
+    """The policy."""
+
+    path: str = "smollm2-135m"
+    """``smollm2-135m`` (the packaged SmolLM2-135M-Instruct), a Hugging Face directory, or a .gguf file."""
+    dtype: str = "float32"
+    """``float32``, ``bfloat16`` or ``float16``."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
+    lora: LoraConfig | None = field(default_factory=LoraConfig)
+    """LoRA settings, or ``null`` to train every weight (the reference is then a frozen copy)."""
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class RolloutConfig:
+    """How episodes are sampled."""
+
+    engine: str = "hf"
+    """``hf`` (the training model samples) or ``vllm`` (a vLLM engine on the same GPU)."""
+    group_size: int = 4
+    """Episodes per task reset (the group of GRPO-style estimators)."""
+    groups_per_step: int = 2
+    """Tasks per training step."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    """Tokens per assistant turn."""
+    stop: list[str] = field(default_factory=list)
+    """Extra stop strings (the chat template's end-of-turn token always stops)."""
+    vllm_gpu_memory_utilization: float = 0.45
+    """vLLM only: share of GPU memory for its engine (the rest is the trainer's)."""
+
+
+@dataclass
+class AlgorithmConfig:
+    """Credit assignment."""
+
+    estimator: str = "grpo"
+    """A registered advantage estimator (``turngym.trainers.advantages.list_estimators()``)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Its parameters (e.g. ``{gamma: 0.95, omega: 1.0}`` for gigpo)."""
+    combine: list[list[Any]] = field(default_factory=list)
+    """Instead of ``estimator``: ``[[weight, name, {params}], ...]``, a weighted sum."""
+    empg: dict[str, float] | None = None
+    """Entropy modulation on top (``{k: 1.0, zeta: 0.1}``), or ``null``."""
+    info_gain: str = "prob"
+    """Belief gain form when an estimator needs it: ``prob`` (p_t - p_{t-1}) or ``logprob``."""
+
+
+@dataclass
+class LossConfig:
+    """The policy loss."""
+
+    clip_eps: float = 0.2
+    """PPO clip range (per-turn ranges from ``a2tgpo`` replace it where given)."""
+    clip_eps_high: float | None = None
+    """Upper clip range when asymmetric (DAPO's clip-higher); ``null`` = ``clip_eps``."""
+    dual_clip: float | None = None
+    """Dual-clip constant c > 1 for negative advantages, or ``null``."""
+    kl_coef: float = 0.0
+    """Weight of the k3 KL estimate to the reference model (0 skips the reference pass)."""
+    entropy_coef: float = 0.0
+    """Entropy bonus weight."""
+    aggregation: str = "token_mean"
+    """``token_mean``, ``seq_mean_token_mean`` or ``seq_mean_token_sum_norm``."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the update schedule."""
+
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0
+    """Gradient-norm clipping threshold (``0`` disables)."""
+    ppo_epochs: int = 1
+    """Passes over each step's episodes."""
+    minibatch_episodes: int = 8
+    """Episodes per optimiser step; each minibatch is accumulated in micro-batches."""
+    micro_batch_episodes: int = 4
+    """Episodes per forward/backward (gradient accumulation inside a minibatch)."""
+
+
+@dataclass
+class TrainConfig:
+    """The run."""
+
+    steps: int = 20
+    checkpoint_every: int = 10
+    """Steps between checkpoints (``0``: only at the end)."""
+    keep_checkpoints: int = 2
+    tensorboard: bool = False
+    """Also log to TensorBoard when it is installed."""
+    progress: bool = True
+    """A rich progress display."""
+    save_trajectories: bool = True
+    """Write each step's episodes as JSON lines."""
+
+
+@dataclass
+class Config:
+    """A whole training run."""
+
+    seed: int = 0
+    output_dir: str = "runs/train"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as a config file would hold it."""
+        return dataclasses.asdict(self)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.dtype": ("float32", "bfloat16", "float16"),
+    "rollout.engine": ("hf", "vllm"),
+    "algorithm.info_gain": ("prob", "logprob"),
+    "loss.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
+}
+POSITIVE: tuple[str, ...] = (
+    "rollout.group_size", "rollout.groups_per_step", "rollout.max_new_tokens", "optim.lr",
+    "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
+    "loss.clip_eps", "rollout.temperature", "model.lora.r",
+)
+NON_NEGATIVE: tuple[str, ...] = (
+    "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",
+    "train.checkpoint_every", "train.keep_checkpoints", "model.lora.dropout",
+)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a table of settings, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]!r}; accepted keys{' in ' + prefix if prefix else ''}: "
+            f"{', '.join(known)}"
+        )
+    values = {name: _coerce(hints[name], data[name], f"{prefix}.{name}" if prefix else name)
+              for name in data}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: {value!r} is not allowed")
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, {} if value is None else value, key)  # type: ignore[arg-type]
+    if hint is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(hint) or (Any,)
+        return [_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table (mapping), got {value!r}")
+        _, inner = typing.get_args(hint) or (str, Any)
+        return {str(k): _coerce(inner, v, f"{key}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, str) and _looks_numeric(value) and "e" in value.lower():
+            value = float(value)  # YAML 1.1 reads 3e-4 (no dot) as text
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected text, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: cannot check values of type {_type_name(hint)}")
+
+
+def _get(config: Config, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def validate(config: Config) -> Config:
+    """Check choices and ranges that types alone do not capture."""
+    for key, allowed in CHOICES.items():
+        value = _get(config, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not allowed; accepted: {', '.join(allowed)}")
+    for key in POSITIVE:
+        value = _get(config, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{key}: {value!r} must be > 0")
+    for key in NON_NEGATIVE:
+        value = _get(config, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"{key}: {value!r} must be >= 0")
+    if not 0 < config.rollout.top_p <= 1:
+        raise ConfigError(f"rollout.top_p: {config.rollout.top_p!r} must be in (0, 1]")
+    if config.loss.dual_clip is not None and config.loss.dual_clip <= 1:
+        raise ConfigError(f"loss.dual_clip: {config.loss.dual_clip!r} must be > 1 (or null)")
+    if len(config.optim.betas) != 2 or not all(0 <= b < 1 for b in config.optim.betas):
+        raise ConfigError(f"optim.betas: {config.optim.betas!r} must be two numbers in [0, 1)")
+    if config.optim.micro_batch_episodes > config.optim.minibatch_episodes:
+        raise ConfigError(
+            f"optim.micro_batch_episodes: {config.optim.micro_batch_episodes} must be <= "
+            f"optim.minibatch_episodes ({config.optim.minibatch_episodes})"
+        )
+    for i, item in enumerate(config.algorithm.combine):
+        if len(item) not in (2, 3) or isinstance(item[0], bool) or not isinstance(item[0], (int, float)) \
+                or not isinstance(item[1], str) or (len(item) == 3 and not isinstance(item[2], Mapping)):
+            raise ConfigError(
+                f"algorithm.combine[{i}]: {item!r}; each entry is [weight, estimator name, {{params}}]"
+            )
+    if config.algorithm.empg is not None:
+        unknown = sorted(set(config.algorithm.empg) - {"k", "zeta"})
+        if unknown:
+            raise ConfigError(f"algorithm.empg: unknown key(s) {unknown}; accepted: k, zeta")
+    return config
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=3e-4"`` -> ``(["optim", "lr"], 0.0003)``; values are YAML scalars."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. optim.lr=3e-4), got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: cannot read value {raw!r}: {exc}") from exc
+    if isinstance(value, str) and _looks_numeric(value):
+        value = float(value)
+    return key.strip().split("."), value
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_data(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file into plain data."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: config files are .yaml, .yml or .toml")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of settings")
+    return data
+
+
+def from_dict(data: Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
+    """Build and validate a :class:`Config` from plain data plus ``--set`` overrides."""
+    data = _deep_copy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for part in keys[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {'.'.join(keys)}: {part} is not a table")
+            node = child
+        node[keys[-1]] = value
+    return validate(_build(Config, data, ""))
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Load, override and validate a config file."""
+    return from_dict(load_data(path), overrides)
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
