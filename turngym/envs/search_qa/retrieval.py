@@ -2,9 +2,13 @@
 
 Every retriever answers ``search(query, k) -> list[SearchHit]``, best first.
 :class:`BM25Retriever` scores with bm25s's index (Lucene BM25) but does its own
-query-time scoring over the index's sparse columns, touching only the documents
-that share a term with the query, so one search over 100,000 passages costs
-well under a millisecond. The index is built once per corpus and cached on
+query-time scoring over the index's sparse columns with a max-score shortcut:
+the documents holding the query's rare terms are scored exactly, and the
+common terms (thousands of documents each) are only looked up for them; when
+no document outside that set could still reach the top k (each common term's
+best possible score is known) the answer is exact without touching the rest.
+Otherwise every matching document is scored. One search over 100,000
+passages then costs well under a millisecond. The index is built once per corpus and cached on
 disk under ``$TURNGYM_CACHE`` (default ``~/.cache/turngym``) in a directory
 named by the corpus content hash; a second start loads it instead of building.
 The HTTP client for Search-R1 servers and the dense retriever live in
@@ -93,6 +97,13 @@ class BM25Retriever:
             )
         self._vocab: dict[str, int] = dict(model.vocab_dict)  # type: ignore[attr-defined]
         self._buffer = np.zeros(self._num_docs, dtype=np.float32)
+        self._df = np.diff(self._indptr)
+        self._max = np.zeros(len(self._df), dtype=np.float32)
+        nonempty = np.flatnonzero(self._df)
+        if len(nonempty):
+            self._max[nonempty] = np.maximum.reduceat(self._data, self._indptr[nonempty])
+        self.rare_df = max(256, self._num_docs // 100)
+        """Terms in at most this many documents count as rare for the max-score shortcut."""
 
     # ----- construction ---------------------------------------------------------------
 
@@ -132,30 +143,82 @@ class BM25Retriever:
         return [vocab[t] for t in tokenize(query) if t in vocab]
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
-        """The top-``k`` passages by BM25 score; only passages sharing a term with the query."""
+        """The top-``k`` passages by BM25 score; only passages sharing a term with the query.
+
+        Ties are broken by corpus position, so results are deterministic.
+        """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         ids = self.token_ids(query)
         if not ids:
             return []
-        buffer, indptr = self._buffer, self._indptr
+        weights: dict[int, int] = {}
+        for t in ids:  # a repeated query term counts once per repetition, as in bm25s
+            weights[t] = weights.get(t, 0) + 1
+        rare = [t for t in weights if self._df[t] <= self.rare_df]
+        found = self._search_rare(weights, rare, k) if rare else None
+        if found is None:
+            found = self._search_all(weights, k)
+        docs, scores = found
+        passages = self.corpus.passages
+        return [SearchHit(passages[int(d)], float(s)) for d, s in zip(docs, scores)]
+
+    def _column(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self._indptr[t], self._indptr[t + 1]
+        return self._indices[start:end], self._data[start:end]
+
+    def _search_rare(self, weights: dict[int, int], rare: list[int], k: int
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Score only documents holding a rare term; ``None`` when that cannot be proven exact."""
+        columns = {t: self._column(t) for t in weights}
+        candidates = np.unique(np.concatenate([columns[t][0] for t in rare]))
+        scores = np.zeros(len(candidates), dtype=np.float32)
+        bound = 0.0  # the best score a document without any rare term could reach
+        for t, w in weights.items():
+            docs, data = columns[t]
+            pos = np.searchsorted(docs, candidates)
+            pos[pos >= len(docs)] = 0
+            hit = docs[pos] == candidates
+            scores[hit] += w * data[pos[hit]]
+            if t not in rare:
+                bound += w * float(self._max[t])
+        if len(candidates) < k and bound > 0.0:
+            return None
+        top = _top_k(candidates, scores, k)
+        if len(top[1]) == k and bound > 0.0 and not top[1][-1] > bound:
+            return None
+        return top
+
+    def _search_all(self, weights: dict[int, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score every document that holds a query term."""
+        buffer = self._buffer
         postings = []
-        for t in ids:
-            start, end = indptr[t], indptr[t + 1]
-            docs = self._indices[start:end]
-            buffer[docs] += self._data[start:end]  # one term never repeats a document
+        for t, w in weights.items():
+            docs, data = self._column(t)
+            buffer[docs] += w * data  # one term never repeats a document
             postings.append(docs)
-        candidates = postings[0] if len(postings) == 1 else np.unique(np.concatenate(postings))
+        if sum(len(p) for p in postings) * 4 > self._num_docs:
+            top = _top_k(np.arange(self._num_docs), buffer, k)
+            buffer.fill(0.0)
+            return top
+        candidates = np.unique(np.concatenate(postings))
         scores = buffer[candidates]
         buffer[candidates] = 0.0
-        if len(candidates) > k:
-            top = np.argpartition(-scores, k - 1)[:k]
-        else:
-            top = np.arange(len(candidates))
-        # Ties broken by corpus position so results are deterministic.
-        order = sorted(top.tolist(), key=lambda j: (-float(scores[j]), int(candidates[j])))
-        passages = self.corpus.passages
-        return [SearchHit(passages[int(candidates[j])], float(scores[j])) for j in order if scores[j] > 0]
+        return _top_k(candidates, scores, k)
+
+
+def _top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best-scoring positive documents, by score then document position (``docs`` ascending)."""
+    if len(docs) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[part].min()
+        part = np.flatnonzero(scores >= kth)  # keep every tie with the k-th, then break ties by position
+    else:
+        part = np.arange(len(docs))
+    part = part[scores[part] > 0]
+    order = np.lexsort((docs[part], -scores[part]))[:k]
+    chosen = part[order]
+    return docs[chosen], scores[chosen].copy()
 
 
 def _build_model(corpus: Corpus) -> object:
