@@ -447,6 +447,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["once"]:
         import base64
 
-        once(json.loads(base64.b64decode(sys.argv[2])))
+        once(json.loads(base64.b64decode("".join(sys.argv[2:]))))
     else:
         sys.exit("usage: runner.py serve [isolate] | once <base64 JSON request>")
