@@ -2,7 +2,8 @@
 
     turngym list                      registered environments and what each is
     turngym play ENV_ID [--seed N]    play an environment yourself in the terminal
-    turngym demo                      the main job on the embedded default
+    turngym train CONFIG [--set k=v]  train a policy (configs/demo_cpu.yaml is the demo)
+    turngym bench [ENV_ID ...]        score the oracle and random baselines
     turngym --version
 """
 
@@ -172,8 +173,38 @@ def cmd_play(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
             console.print(f"Episode {why}{tail}. :reset to play again, :quit to leave.")
 
 
-def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    """Benchmark the scripted baselines on every registered environment (until training lands)."""
+def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    """Train from a config file; say where the metrics, curves and trajectories are."""
+    from turngym.trainers.config import ConfigError, load_config
+    from turngym.trainers.loop import Trainer, steps_summary
+    from turngym.trainers.metrics import read_metrics
+
+    console = _console(out)
+    try:
+        config = load_config(args.config, args.set)
+        trainer = Trainer(config, console=console)
+    except ConfigError as exc:
+        console.print(f"Configuration error: {exc}", markup=False)
+        return 2
+    console.print(f"Training {config.model.path} on {config.env.id} with {config.algorithm.estimator} "
+                  f"for {config.train.steps} steps (from step {trainer.step})", markup=False)
+    run_dir = trainer.run()
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    summary = steps_summary(rows)
+    console.print(
+        f"Mean reward, first 20% of steps: {summary['first_20pct']:.3f}; "
+        f"last 20%: {summary['last_20pct']:.3f}",
+        markup=False,
+    )
+    console.print(f"Metrics:      {(run_dir / 'metrics.jsonl').resolve()}", markup=False)
+    console.print(f"Curves:       {(run_dir / 'curves.png').resolve()}", markup=False)
+    console.print(f"Trajectories: {(run_dir / 'trajectories').resolve()}", markup=False)
+    console.print(f"Checkpoints:  {(run_dir / 'checkpoints').resolve()}", markup=False)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    """Score the scripted baselines on the given (default: every registered) environment."""
     from pathlib import Path
 
     from turngym.agents.scripted import OracleAgent, RandomAgent
@@ -184,8 +215,9 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     table = Table(title="oracle vs random baseline")
     for column in ("environment", "agent", "episodes", "mean outcome", "95% CI", "success", "turns"):
         table.add_column(column)
+    wanted = [full_id(e) for e in args.env_ids] or [e.id for e in turngym.list_envs()]
     for entry in turngym.list_envs():
-        if entry.id in args.skip:
+        if entry.id not in wanted or entry.id in args.skip:
             continue
         for agent in (OracleAgent(), RandomAgent(seed=0)):
             name = entry.id.split("/")[-1]
@@ -213,10 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--task-id", default=None)
     play.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                       help="keyword argument for the environment (JSON value), repeatable")
-    demo = sub.add_parser("demo", help="the main job on the embedded default")
-    demo.add_argument("--episodes", type=int, default=20)
-    demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--skip", action="append", default=[], help="environment id to skip")
+    train = sub.add_parser("train", help="train a policy from a YAML or TOML config")
+    train.add_argument("config")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
+    bench = sub.add_parser("bench", help="score the oracle and random baselines")
+    bench.add_argument("env_ids", nargs="*", help="environment ids (default: all registered)")
+    bench.add_argument("--episodes", type=int, default=20)
+    bench.add_argument("--out", default="runs/bench")
+    bench.add_argument("--skip", action="append", default=[], help="environment id to skip")
     return parser
 
 
@@ -229,8 +266,10 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return cmd_list(args, stdout)
     if args.command == "play":
         return cmd_play(args, stdin, stdout)
-    if args.command == "demo":
-        return cmd_demo(args, stdout)
+    if args.command == "train":
+        return cmd_train(args, stdout)
+    if args.command == "bench":
+        return cmd_bench(args, stdout)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -1,0 +1,489 @@
+"""The single-machine multi-turn RL loop, read top to bottom.
+
+One step:
+
+1. **rollout** - draw ``groups_per_step`` tasks from the data cursor, collect
+   ``group_size`` episodes of each with the rollout policy (token in, token out);
+2. **scoring** - when the estimator needs it, score belief gain with the policy
+   (one packed forward pass per episode);
+3. **advantages** - any registered estimator, or a weighted combination, then
+   optionally EMPG's entropy modulation;
+4. **loss** - PPO's clipped objective over the policy's own tokens (masks from the
+   records' spans), per-turn clip ranges where the estimator gives them, KL to the
+   reference (the base model with the LoRA adapter disabled, or a frozen copy);
+5. **optimiser step** - AdamW with gradient accumulation and norm clipping;
+6. **weight sync** - push the new weights to a separate rollout engine (vLLM);
+   nothing to do when the training model samples itself.
+
+Each phase is a method, so a distributed engine can reuse them one by one.
+Everything is checked before any model is loaded (:meth:`Trainer.preflight`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import turngym
+from turngym.core.env import TurnEnv
+from turngym.core.registry import full_id
+from turngym.core.trajectory import EpisodeRecord, write_episodes
+from turngym.trainers import advantages as adv
+from turngym.trainers.batching import TokenTensors, token_tensors, trainable, turn_batch
+from turngym.trainers.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from turngym.trainers.config import Config, ConfigError
+from turngym.trainers.loss import ppo_loss
+from turngym.trainers.metrics import MetricsLogger, plot_curves, read_metrics
+
+NEEDS_INFO_GAIN: frozenset[str] = frozenset({"igpo", "a2tgpo"})
+"""Estimators that consume belief gain (the environment must supply ``info["probe"]``)."""
+
+
+@dataclass
+class StepResult:
+    """What one training step produced."""
+
+    step: int
+    metrics: dict[str, Any]
+    records: list[EpisodeRecord] = field(default_factory=list)
+
+
+def estimator_components(config: Config) -> list[tuple[float, str, dict[str, Any]]]:
+    """``[(weight, name, params)]``: the single estimator, or the ``combine`` list."""
+    if config.algorithm.combine:
+        return [(float(c[0]), str(c[1]), dict(c[2]) if len(c) > 2 else {}) for c in config.algorithm.combine]
+    return [(1.0, config.algorithm.estimator, dict(config.algorithm.params))]
+
+
+def needs_info_gain(config: Config) -> bool:
+    """Whether the configured estimators need belief gain."""
+    return any(name in NEEDS_INFO_GAIN for _, name, _ in estimator_components(config))
+
+
+def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) -> None:
+    """Check what can be checked without compute: estimator names and parameters, the
+    environment id and its kwargs, and that an estimator needing belief gain has a probe."""
+    known = adv.list_estimators()
+    for i, (_, name, params) in enumerate(estimator_components(config)):
+        where = f"algorithm.combine[{i}]" if config.algorithm.combine else "algorithm.estimator"
+        if name not in known or name == "combine":
+            raise ConfigError(f"{where}: unknown estimator {name!r}; accepted: {', '.join(known)}")
+        try:
+            _dry_run(name, params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} parameters {params}: {exc}") from exc
+    env = env_factory() if env_factory is not None else _make_env(config)
+    try:
+        if not isinstance(env.unwrapped, TurnEnv):
+            raise ConfigError(f"env.id: {config.env.id!r} is not a turngym TurnEnv")
+        _, info = env.reset(seed=config.env.task_seed)
+        if needs_info_gain(config) and "probe" not in info:
+            names = [n for _, n, _ in estimator_components(config) if n in NEEDS_INFO_GAIN]
+            raise ConfigError(
+                f"algorithm: {', '.join(names)} needs belief gain, but {config.env.id} gives no "
+                "info['probe'] (reference answers) to score it; choose an estimator such as grpo or "
+                "gigpo, or an environment with a probe"
+            )
+    finally:
+        env.close()
+
+
+def _dry_run(name: str, params: dict[str, Any]) -> None:
+    """Run an estimator on four synthetic turns to validate its parameters."""
+    batch = adv.TurnBatch(
+        ["g", "g", "g", "g"], ["a", "a", "b", "b"], [0, 1, 0, 1], [0.0, 1.0, 0.0, 0.0],
+        anchors=["s0", "s1", "s0", "s2"], info_gain=[0.1, 0.0, -0.1, 0.0], entropy=[1.0, 0.5, 0.2, 0.3],
+    )
+    adv.estimate(name, batch, **params)
+
+
+def _make_env(config: Config) -> gym.Env:
+    env_id = full_id(config.env.id)
+    known = [e.id for e in turngym.list_envs()]
+    if env_id not in gym.registry:
+        raise ConfigError(f"env.id: {config.env.id!r} is not registered; accepted: {', '.join(known)}")
+    try:
+        return gym.make(env_id, **config.env.kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs {config.env.kwargs}: {exc}") from exc
+
+
+class Trainer:
+    """Trains ``policy`` on ``config`` (see the module docstring).
+
+    Args:
+        config: a validated :class:`~turngym.trainers.config.Config`.
+        policy: the trainable policy (default: loaded from ``config.model``).
+        env_factory: builds one environment (default: ``gymnasium.make`` of ``config.env``).
+        rollout_policy: a separate sampler kept in sync (default: ``policy`` samples itself).
+        console: where the progress display goes (a ``rich`` console), or ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        policy: Any | None = None,
+        env_factory: Callable[[], gym.Env] | None = None,
+        rollout_policy: Any | None = None,
+        console: Any | None = None,
+    ) -> None:
+        self.config = config
+        self.env_factory = env_factory or (lambda: _make_env(config))
+        preflight(config, self.env_factory)
+        self.run_dir = Path(config.output_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _seed_everything(config.seed)
+        self.policy = policy if policy is not None else load_policy(config)
+        self.rollout_policy = rollout_policy or self.policy
+        self.console = console
+        model = self.policy.model
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        if not self.trainable:
+            raise ConfigError("model: no trainable parameters (is every weight frozen?)")
+        self.optimizer = torch.optim.AdamW(
+            self.trainable, lr=config.optim.lr, betas=tuple(config.optim.betas),  # type: ignore[arg-type]
+            weight_decay=config.optim.weight_decay,
+        )
+        self.reference = None
+        if config.loss.kl_coef > 0 and not _is_peft(model):
+            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        self.step = 0
+        self.cursor = config.env.task_seed
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        resumed = self._resume()
+        self.metrics = MetricsLogger(
+            self.run_dir, tensorboard=config.train.tensorboard, resume_step=self.step if resumed else None
+        )
+
+    # ----- checkpoints ----------------------------------------------------------------
+
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in self.policy.model.named_parameters() if p.requires_grad}
+
+    def save(self) -> Path:
+        """Checkpoint the trainable weights, optimiser, RNG states, step and data cursor."""
+        return save_checkpoint(
+            self.checkpoint_dir, self.step, weights=self._trainable_state(),
+            optimizer=self.optimizer.state_dict(),
+            state={"cursor": self.cursor, "config": self.config.to_dict()},
+            keep=self.config.train.keep_checkpoints,
+        )
+
+    def _resume(self) -> bool:
+        path = latest_checkpoint(self.checkpoint_dir)
+        if path is None:
+            return False
+        loaded = load_checkpoint(path)  # raises CheckpointError on a corrupt one: never half-loaded
+        params = dict(self.policy.model.named_parameters())
+        missing = [n for n in loaded["weights"] if n not in params]
+        if missing:
+            raise ConfigError(f"checkpoint {path} holds weights this model lacks: {missing[:3]}")
+        with torch.no_grad():
+            for name, tensor in loaded["weights"].items():
+                params[name].copy_(tensor.to(params[name].device))
+        self.optimizer.load_state_dict(loaded["optimizer"])
+        restore_rng(loaded["rng_tensors"], loaded["state"]["rng"])
+        self.step = int(loaded["state"]["step"])
+        self.cursor = int(loaded["state"]["cursor"])
+        self.sync_weights()
+        return True
+
+    # ----- the phases -------------------------------------------------------------------
+
+    def collect(self) -> list[EpisodeRecord]:
+        """Rollout: ``groups_per_step`` tasks x ``group_size`` episodes."""
+        from turngym.agents.policy import SamplingParams
+        from turngym.trainers.rollout import collect
+
+        cfg = self.config.rollout
+        seeds = list(range(self.cursor, self.cursor + cfg.groups_per_step))
+        self.cursor += cfg.groups_per_step
+        sampling = SamplingParams(
+            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+            stop=tuple(cfg.stop), seed=self.config.seed * 1_000_003 + self.step,
+        )
+        self.policy.model.eval()
+        return collect(
+            self.env_factory, self.rollout_policy, [{"seed": s} for s in seeds],
+            group_size=cfg.group_size, sampling=sampling, progress=False,
+            group_prefix=f"s{self.step}-",
+        )
+
+    def belief_gain(self, records: Sequence[EpisodeRecord]) -> list[list[float]] | None:
+        """Per-turn belief gain of each episode, when an estimator needs it."""
+        if not needs_info_gain(self.config):
+            return None
+        from turngym.verifiers.info_gain import episode_information_gain
+
+        return [
+            episode_information_gain(self.policy, record, form=self.config.algorithm.info_gain)
+            for record in records
+        ]
+
+    def turn_entropy(self, records: Sequence[EpisodeRecord]) -> list[list[float]]:
+        """Mean policy entropy over each turn's sampled tokens (for EMPG and logging)."""
+        out: list[list[float]] = []
+        size = self.config.optim.micro_batch_episodes
+        for start in range(0, len(records), size):
+            chunk = list(records[start:start + size])
+            scored = self.policy.token_logprobs([r.token_ids() for r in chunk], with_entropy=True)
+            for row, record in enumerate(chunk):
+                per_turn = []
+                for start_tok, end_tok in record.loss_spans():
+                    values = scored.entropy[row, start_tok:end_tok]
+                    per_turn.append(float(values.mean()) if end_tok > start_tok else 0.0)
+                out.append(per_turn)
+        return out
+
+    def advantages(self, batch: adv.TurnBatch) -> adv.AdvantageResult:
+        """The configured estimator (or combination), then EMPG when configured."""
+        components = estimator_components(self.config)
+        if self.config.algorithm.combine:
+            result = adv.estimate("combine", batch, components=components)
+        else:
+            _, name, params = components[0]
+            result = adv.estimate(name, batch, **params)
+        if self.config.algorithm.empg is not None:
+            result = adv.empg(result, batch, **self.config.algorithm.empg)
+        return result
+
+    def _reference_logprobs(self, sequences: list[list[int]]) -> torch.Tensor | None:
+        if self.config.loss.kl_coef <= 0:
+            return None
+        model = self.policy.model
+        context: AbstractContextManager[Any] = nullcontext()
+        if self.reference is None:
+            context = model.disable_adapter()
+        else:
+            self.policy.model = self.reference
+        try:
+            with context, torch.no_grad():
+                return self.policy.token_logprobs(sequences).logprobs
+        finally:
+            self.policy.model = model
+
+    def update(self, tensors: TokenTensors) -> dict[str, float]:
+        """PPO epochs over minibatches of episodes, accumulating micro-batches."""
+        cfg, loss_cfg = self.config.optim, self.config.loss
+        episodes = len(tensors.sequences)
+        order_rng = np.random.default_rng([self.config.seed, self.step])
+        totals: dict[str, list[float]] = {"policy_loss": [], "kl": [], "entropy": [], "clip_fraction": [],
+                                          "grad_norm": []}
+        self.policy.model.train()
+        for _ in range(cfg.ppo_epochs):
+            order = order_rng.permutation(episodes).tolist()
+            for mb_start in range(0, episodes, cfg.minibatch_episodes):
+                minibatch = order[mb_start:mb_start + cfg.minibatch_episodes]
+                mb_tokens = float(tensors.mask[minibatch].sum().clamp_min(1.0))
+                self.optimizer.zero_grad(set_to_none=True)
+                for mc_start in range(0, len(minibatch), cfg.micro_batch_episodes):
+                    rows = minibatch[mc_start:mc_start + cfg.micro_batch_episodes]
+                    part = tensors.select(rows)
+                    ref = self._reference_logprobs(part.sequences)
+                    scored = self.policy.token_logprobs(part.sequences, with_grad=True,
+                                                        with_entropy=loss_cfg.entropy_coef > 0)
+                    clip_low: torch.Tensor | float = loss_cfg.clip_eps
+                    clip_high: torch.Tensor | float | None = loss_cfg.clip_eps_high
+                    if part.clip is not None:
+                        clip_low = part.clip
+                        clip_high = part.clip
+                    out = ppo_loss(
+                        scored.logprobs.cpu(), part.old_logprobs, part.advantages, part.mask,
+                        clip_low=clip_low, clip_high=clip_high, dual_clip=loss_cfg.dual_clip,
+                        aggregation=loss_cfg.aggregation,
+                        ref_logprobs=None if ref is None else ref.cpu(), kl_coef=loss_cfg.kl_coef,
+                        entropy=None if scored.entropy is None else scored.entropy.cpu(),
+                        entropy_coef=loss_cfg.entropy_coef, norm=float(tensors.mask.shape[1]),
+                    )
+                    if loss_cfg.aggregation == "token_mean":
+                        weight = float(part.mask.sum()) / mb_tokens
+                    else:
+                        weight = len(rows) / len(minibatch)
+                    (out.loss * weight).backward()
+                    totals["policy_loss"].append(out.policy_loss)
+                    totals["kl"].append(out.kl)
+                    totals["entropy"].append(out.entropy)
+                    totals["clip_fraction"].append(out.clip_fraction)
+                max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+                norm = torch.nn.utils.clip_grad_norm_(self.trainable, max_norm)
+                totals["grad_norm"].append(float(norm))
+                self.optimizer.step()
+        self.policy.model.eval()
+        return {k: float(np.mean(v)) if v else 0.0 for k, v in totals.items()}
+
+    def sync_weights(self) -> None:
+        """Push the trained weights to a separate rollout engine (no-op when the policy samples itself)."""
+        if self.rollout_policy is self.policy:
+            return
+        self.rollout_policy.load_weights(self.policy.named_weights())
+
+    # ----- one step and the run ---------------------------------------------------------
+
+    def train_step(self) -> StepResult:
+        """Run the six phases once and log the step's metrics."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        records = self.collect()
+        timings["rollout"] = time.perf_counter() - clock
+        usable = trainable(records)
+        metrics: dict[str, Any] = _episode_metrics(records)
+        if len(usable) < 2:
+            self.step += 1
+            metrics.update({"skipped": True, **{f"seconds_{k}": v for k, v in timings.items()}})
+            self.metrics.log(self.step, metrics)
+            return StepResult(self.step, metrics, records)
+
+        clock = time.perf_counter()
+        info_gain = self.belief_gain(usable)
+        entropy = self.turn_entropy(usable) if self.config.algorithm.empg is not None else None
+        timings["scoring"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        batch = turn_batch(usable, info_gain=info_gain, entropy=entropy)
+        result = self.advantages(batch)
+        tensors = token_tensors(usable, result.advantages, result.clip_ranges)
+        timings["advantages"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        losses = self.update(tensors)
+        timings["update"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        self.sync_weights()
+        timings["sync"] = time.perf_counter() - clock
+
+        self.step += 1
+        metrics.update(losses)
+        metrics.update({
+            "advantage_mean": float(np.mean(result.advantages)),
+            "advantage_std": float(np.std(result.advantages)),
+            "advantage_abs_max": float(np.max(np.abs(result.advantages))),
+            "policy_tokens": int(tensors.mask.sum()),
+            "total_tokens": int(sum(len(s) for s in tensors.sequences)),
+        })
+        if info_gain is not None:
+            flat = [g for per in info_gain for g in per]
+            metrics.update({"belief_gain_mean": float(np.mean(flat)), "belief_gain_std": float(np.std(flat))})
+        metrics.update({f"seconds_{k}": round(v, 4) for k, v in timings.items()})
+        metrics["seconds_total"] = round(sum(timings.values()), 4)
+        self.metrics.log(self.step, metrics)
+        return StepResult(self.step, metrics, records)
+
+    def run(self, stop_after: int | None = None) -> Path:
+        """Train until ``train.steps`` (or ``stop_after`` more steps); return the run directory."""
+        cfg = self.config.train
+        target = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
+        progress = _progress(self.console, cfg.progress, self.step, cfg.steps)
+        with progress as bar:
+            task = bar.add_task("training", total=cfg.steps, completed=self.step) if bar else None
+            while self.step < target:
+                result = self.train_step()
+                if cfg.save_trajectories:
+                    name = f"step-{self.step:06d}.jsonl"
+                    write_episodes(self.run_dir / "trajectories" / name, result.records)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                if bar is not None and task is not None:
+                    m = result.metrics
+                    bar.update(task, completed=self.step, description=(
+                        f"step {self.step} reward {m.get('reward_mean', 0):.3f} "
+                        f"success {m.get('success_rate', 0):.2f}"))
+        if self.step >= cfg.steps and (not cfg.checkpoint_every or self.step % cfg.checkpoint_every):
+            self.save()
+        self.metrics.close()
+        rows = read_metrics(self.metrics.path)
+        if rows:
+            plot_curves(rows, self.run_dir / "curves.png")
+        return self.run_dir
+
+
+def _episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    ok = [r for r in records if r.status == "ok"]
+    rewards = [r.total_reward for r in ok]
+    outcomes = [r.outcome if r.outcome is not None else 0.0 for r in ok]
+    valid = [t.signals.get("valid_action", 1.0) for r in ok for t in r.turns]
+    return {
+        "episodes": len(records),
+        "failed_episodes": len(records) - len(ok),
+        "reward_mean": float(np.mean(rewards)) if rewards else 0.0,
+        "outcome_mean": float(np.mean(outcomes)) if outcomes else 0.0,
+        "success_rate": float(np.mean([o >= 1.0 - 1e-9 for o in outcomes])) if outcomes else 0.0,
+        "turns_mean": float(np.mean([len(r.turns) for r in ok])) if ok else 0.0,
+        "valid_action_rate": float(np.mean(valid)) if valid else 0.0,
+    }
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _progress(console: Any | None, enabled: bool, done: int, total: int) -> Any:
+    if console is None or not enabled:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
+
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_policy(config: Config) -> Any:
+    """The trainable policy of ``config.model`` (with its LoRA adapter when configured)."""
+    from turngym.agents.hf_policy import HFPolicy
+    from turngym.agents.models import smollm2_135m
+
+    cfg = config.model
+    device = None if cfg.device == "auto" else cfg.device
+    dtype = _DTYPES[cfg.dtype]
+    if cfg.path == "smollm2-135m":
+        policy = smollm2_135m(device=device, dtype=dtype)
+    else:
+        policy = HFPolicy.from_pretrained(cfg.path, device=device, dtype=dtype)
+    if cfg.gradient_checkpointing:
+        policy.model.gradient_checkpointing_enable()
+    if cfg.lora is not None:
+        policy.add_lora(r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
+                        target_modules=cfg.lora.target_modules)
+    return policy
+
+
+def steps_summary(rows: Sequence[dict[str, Any]], key: str = "reward_mean") -> dict[str, float]:
+    """Mean of ``key`` over the first and the last 20% of steps (the demo's learning check)."""
+    values = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    if not values:
+        return {"first_20pct": math.nan, "last_20pct": math.nan}
+    k = max(1, len(values) // 5)
+    return {"first_20pct": float(np.mean(values[:k])), "last_20pct": float(np.mean(values[-k:]))}
