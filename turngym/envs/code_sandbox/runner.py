@@ -177,7 +177,8 @@ def _preimport() -> None:
     """Import what judged programs usually use, so forked candidates do not pay for it."""
     for name in ("collections", "itertools", "functools", "math", "re", "string", "typing", "heapq",
                  "bisect", "hashlib", "json", "random", "fractions", "decimal", "copy", "statistics",
-                 "operator", "dataclasses", "textwrap", "traceback", "signal", "contextlib"):
+                 "operator", "dataclasses", "textwrap", "traceback", "signal", "contextlib", "tempfile",
+                 "shutil", "builtins"):
         try:
             __import__(name)
         except ImportError:
@@ -325,6 +326,47 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _reap_strays(uid: int | None) -> None:
+    """Kill and reap whatever the candidate left running.
+
+    We are a child subreaper, so any process the candidate left behind (or its
+    orphaned descendants' topmost ancestor) is now our child: with no child
+    left there is nothing to kill, which spares a helper fork on most runs.
+    """
+    for _ in range(50):
+        try:
+            while True:
+                stray, _ = os.waitpid(-1, os.WNOHANG)
+                if stray == 0:
+                    break
+        except ChildProcessError:
+            return  # no descendants remain
+        if uid is not None:
+            _kill_uid(uid)
+        else:
+            _kill_children()
+        time.sleep(0.001)
+
+
+def _kill_children() -> None:
+    """Without a private uid: SIGKILL our children's sessions/process groups (subreaper strays)."""
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1].decode() == me:
+            for kill, target in ((os.killpg, int(fields[2])), (os.kill, int(entry))):
+                try:
+                    kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
 def _read_capped(fd: int, cap: int) -> tuple[str, bool]:
     size = os.fstat(fd).st_size
     data = os.pread(fd, min(size, cap), 0)
@@ -360,15 +402,7 @@ def run_one(request: dict) -> dict:
             pass
     _, status, usage = os.wait4(pid, 0)
     duration = time.perf_counter() - start
-    if uid is not None:
-        _kill_uid(uid)
-    while True:  # strays reparented to us (we are a subreaper)
-        try:
-            stray, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if stray == 0:
-            break
+    _reap_strays(uid)
     cap = int(request["output_bytes"])
     stdout, out_cut = _read_capped(fds[1], cap)
     stderr, err_cut = _read_capped(fds[2], cap)
