@@ -34,7 +34,8 @@ from turngym.core.messages import Action, Message, system, user
 from turngym.envs.search_qa.corpus import Corpus, QATask
 from turngym.envs.search_qa.retrieval import Retriever, SearchHit
 from turngym.envs.search_qa.sources import TaskSource, load_source
-from turngym.verifiers.answer_match import AnswerF1, mentions_answer, normalize_answer
+from turngym.verifiers.answer_match import AnswerF1, normalize_answer
+from turngym.verifiers.evidence import EvidenceTracker
 
 SIGNALS: tuple[str, ...] = ("evidence_gain", "repeated_query", "exact_match")
 
@@ -123,7 +124,7 @@ class SearchQAEnv(TurnEnv):
         self._retrieved: list[str] = []
         self._retrieved_set: set[str] = set()
         self._queries: list[str] = []
-        self._covered: set[str] = set()
+        self._evidence = EvidenceTracker((), ("-",))
         self._anchor_key = ""
         self._oracle_queries: dict[tuple[str, int], str] = {}
 
@@ -166,7 +167,8 @@ class SearchQAEnv(TurnEnv):
         else:
             task = self.source.tasks[int(self.np_random.integers(len(self.source.tasks)))]
         self._task = task
-        self._retrieved, self._retrieved_set, self._queries, self._covered = [], set(), [], set()
+        self._retrieved, self._retrieved_set, self._queries = [], set(), []
+        self._evidence = EvidenceTracker(task.gold_ids, task.answers)
         self._update_anchor()
         return task.task_id, [system(SYSTEM_PROMPT), user(f"Question: {task.question}")]
 
@@ -238,26 +240,17 @@ class SearchQAEnv(TurnEnv):
 
     def _take(self, hits: list[SearchHit]) -> float:
         """Record newly retrieved passages; return the share of evidence units they add."""
-        task = self._task
-        units = len(task.gold_ids) + 1
-        before = len(self._covered)
-        new = False
+        fresh = []
         for hit in hits:
             pid = hit.passage.id
-            if pid in self._retrieved_set:
-                continue
-            new = True
-            self._retrieved.append(pid)
-            self._retrieved_set.add(pid)
-            if pid in task.gold_ids:
-                self._covered.add(pid)
-            if "<answer>" not in self._covered and mentions_answer(
-                f"{hit.passage.title} {hit.passage.text}", task.answers
-            ):
-                self._covered.add("<answer>")
-        if new:
-            self._update_anchor()
-        return (len(self._covered) - before) / units
+            if pid not in self._retrieved_set:
+                self._retrieved.append(pid)
+                self._retrieved_set.add(pid)
+                fresh.append((pid, f"{hit.passage.title} {hit.passage.text}"))
+        if not fresh:
+            return 0.0
+        self._update_anchor()
+        return self._evidence.observe(fresh)
 
     def _format(self, query: str, hits: list[SearchHit]) -> str:
         if not hits:
@@ -285,7 +278,7 @@ class SearchQAEnv(TurnEnv):
             query = self._oracle_query(hop)
             if normalize_answer(query) not in self._queries:
                 return f"<search>{query}</search>"
-        if not task.gold_ids and "<answer>" not in self._covered and not self._queries:
+        if not task.gold_ids and not self._evidence.answer_seen and not self._queries:
             return f"<search>{task.question}</search>"
         return f"<answer>{task.answers[0]}</answer>"
 
@@ -319,7 +312,7 @@ class SearchQAEnv(TurnEnv):
         return {
             "task_id": self._task_id, "turn": self._turn, "invalid": self._invalid, "done": self._done,
             "history": self.history, "retrieved": list(self._retrieved), "queries": list(self._queries),
-            "covered": sorted(self._covered),
+            "covered": sorted(self._evidence.covered),
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -333,5 +326,5 @@ class SearchQAEnv(TurnEnv):
         self._retrieved = list(state["retrieved"])
         self._retrieved_set = set(self._retrieved)
         self._queries = list(state["queries"])
-        self._covered = set(state["covered"])
+        self._evidence = EvidenceTracker(task.gold_ids, task.answers, state["covered"])
         self._update_anchor()
