@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -97,6 +98,7 @@ class BM25Retriever:
             )
         self._vocab: dict[str, int] = dict(model.vocab_dict)  # type: ignore[attr-defined]
         self._buffer = np.zeros(self._num_docs, dtype=np.float32)
+        self._buffer_lock = threading.Lock()  # the scratch buffer is shared by all searches
         self._df = np.diff(self._indptr)
         self._max = np.zeros(len(self._df), dtype=np.float32)
         nonempty = np.flatnonzero(self._df)
@@ -191,6 +193,10 @@ class BM25Retriever:
 
     def _search_all(self, weights: dict[int, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Score every document that holds a query term."""
+        with self._buffer_lock:
+            return self._accumulate(weights, k)
+
+    def _accumulate(self, weights: dict[int, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         buffer = self._buffer
         postings = []
         for t, w in weights.items():

@@ -3,8 +3,8 @@
 :func:`load_source` turns the environment's arguments into a
 :class:`TaskSource`. Sources are memoised per process (a few at a time), so
 making many environments over one world or dataset builds or loads its index
-once. A source's retriever is shared by those environments: use one process
-(or one thread) per group of environments, as Gymnasium's vector envs do.
+once; its retriever is shared by those environments (BM25 search is
+thread-safe).
 """
 
 from __future__ import annotations
