@@ -65,7 +65,8 @@ if _tg_report["load_error"] is None:
         _tg_report["load_error"] = "the test set-up failed: " + _tg_error(_tg_exc, 1)
     _tg_signal.signal(_tg_signal.SIGALRM, _tg_alarm)
     for _tg_i, _tg_src in enumerate({tests!r} if _tg_report["load_error"] is None else []):
-        _tg_sys.stdout = _tg_io.StringIO()
+        if {capture!r}:  # judging: what tests print is not shown to anyone
+            _tg_sys.stdout = _tg_io.StringIO()
         try:
             _tg_signal.setitimer(_tg_signal.ITIMER_REAL, {test_timeout_s!r})
             _tg_body = "".join("    " + l + "\\n" for l in _tg_src.splitlines())
@@ -102,7 +103,8 @@ def build_program(
 
     ``as_main`` runs the candidate as ``__main__`` (its ``if __name__ ==
     "__main__":`` block runs: what the agent wants from ``run``); judging runs
-    it as a module so that such blocks (e.g. waiting on ``input()``) do not run.
+    it as a module so that such blocks (e.g. waiting on ``input()``) do not run,
+    and discards what the tests make it print.
     """
     return _TEMPLATE.format(
         nonce=nonce,
@@ -114,6 +116,7 @@ def build_program(
         tests=list(tests),
         test_timeout_s=float(test_timeout_s),
         error_chars=int(error_chars),
+        capture=not as_main,
     )
 
 
