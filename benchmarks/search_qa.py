@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="turngym-bench-")
+    try:
+        run(args, cache_dir)
+    finally:
+        if args.cache_dir is None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, cache_dir: str) -> None:
+    """Measure everything and print the JSON (see the module docstring)."""
 
     import gymnasium as gym
 
