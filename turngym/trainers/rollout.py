@@ -1,0 +1,449 @@
+"""The rollout collector: groups of multi-turn episodes, stepped together, recorded token for token.
+
+:func:`collect` runs ``len(tasks)`` groups of ``group_size`` episodes. The
+episodes of a group reset with the same seed and options (the same task), so a
+group-relative estimator can compare them. Each turn, every active episode's
+prompt goes to ONE ``policy.generate`` call; each sampled action is decoded,
+given to its environment (in a thread, with a per-step timeout), and the
+environment's reply is templated incrementally
+(:mod:`turngym.agents.chat_template`), so each :class:`TurnRecord` holds
+exactly the ids that were sampled, their log-probs and the reply's ids.
+
+Failures stay local where they can: an environment that raises or times out
+fails only its own episode (``status="failed"``, ``error`` says why) and the
+others go on. A policy error or a chat template that breaks the prefix property
+cannot be survived by a single episode; :func:`collect` then raises
+:class:`RolloutError`, whose ``episodes`` hold every record, finished ones
+intact, and ``on_episode`` has already seen each finished episode.
+
+:func:`collect_agent` plays episodes with any text-level agent (scripted,
+OpenAI-compatible) one at a time, with the same failure rules and records
+without token ids.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import json
+import math
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+
+from turngym.agents.chat_template import ChatTemplate, ChatTemplateError, Conversation
+from turngym.agents.policy import Policy, SamplingParams
+from turngym.core.trajectory import EpisodeRecord, TurnRecord
+
+Task = int | Mapping[str, Any] | None
+"""One task: a reset seed (int), ``None`` (unseeded), or ``{"seed": ..., "options": {...}}``."""
+
+EnvSource = str | Callable[[], gym.Env]
+"""A registered environment id (made with ``gymnasium.make``) or a function making a fresh environment."""
+
+_STANDARD_KEYS = ("signals", "anchor", "task_id", "turn", "probe", "outcome")
+
+
+class RolloutError(RuntimeError):
+    """Collection stopped; ``episodes`` holds every record so far (finished ones intact)."""
+
+    def __init__(self, message: str, episodes: list[EpisodeRecord]) -> None:
+        super().__init__(message)
+        self.episodes = episodes
+
+
+@dataclass
+class _Episode:
+    record: EpisodeRecord
+    env: gym.Env | None = None
+    conversation: Conversation | None = None
+    done: bool = False
+    abandoned: bool = False  # its environment is stuck in a timed-out call
+
+
+def collect(
+    env: EnvSource,
+    policy: Policy,
+    tasks: Sequence[Task],
+    *,
+    group_size: int = 1,
+    sampling: SamplingParams | None = None,
+    chat_template: ChatTemplate | None = None,
+    step_timeout_s: float | None = 60.0,
+    max_turns: int | None = None,
+    max_context_tokens: int | None = None,
+    progress: bool = True,
+    run_id: str | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+) -> list[EpisodeRecord]:
+    """Collect ``len(tasks) * group_size`` episodes with ``policy`` (see the module docstring).
+
+    Args:
+        env: an environment id or a factory; one environment is made per episode.
+        policy: a token-level :class:`~turngym.agents.policy.Policy`.
+        tasks: one entry per group (see :data:`Task`).
+        group_size: episodes per group, all reset with the group's seed and options.
+        sampling: how to sample; when it has a seed, turn t uses ``seed + 7919 * t``
+            so turns do not repeat each other's random draws.
+        chat_template: defaults to the policy tokenizer's own template.
+        step_timeout_s: the most an environment's ``reset``/``step`` may take (None: no limit).
+            A timed-out episode fails; its environment is abandoned, not reused.
+        max_turns: stop (truncate) every episode after this many turns (default: the env decides).
+        max_context_tokens: truncate an episode whose next prompt plus ``max_new_tokens``
+            would exceed this.
+        progress: show a rich progress bar of finished episodes.
+        run_id: prefix of group and episode ids (default: random).
+        on_episode: called with each episode as soon as it ends (to stream them to disk).
+
+    Returns:
+        Records in task order, then episode order within the group: ``group_id`` is
+        ``"{run_id}-g{task index}"``, ``episode_id`` ``"{group_id}-e{j}"``.
+    """
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+    if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Sequence):
+        raise ValueError("tasks must be a list with one entry (seed, None or {'seed', 'options'}) per group")
+    sampling = sampling or SamplingParams()
+    template = chat_template or ChatTemplate(policy.tokenizer)
+    run_id = run_id or uuid.uuid4().hex[:8]
+    make = _factory(env)
+    episodes: list[_Episode] = []
+    for g, task in enumerate(tasks):
+        seed, options = _task(task, g)
+        for j in range(group_size):
+            record = EpisodeRecord(
+                episode_id=f"{run_id}-g{g}-e{j}", env_id=_env_name(env), task_id="",
+                group_id=f"{run_id}-g{g}", seed=seed, agent=getattr(policy, "name", type(policy).__name__),
+                metadata={"template": template.name, "sampling": asdict(sampling), "options": options},
+            )
+            episodes.append(_Episode(record))
+    pool = futures.ThreadPoolExecutor(max_workers=max(1, min(32, len(episodes))), thread_name_prefix="env")
+    bar = _Bar(progress, len(episodes))
+    finished = 0
+
+    def finish(ep: _Episode, status: str = "ok", error: str | None = None) -> None:
+        nonlocal finished
+        if ep.done:
+            return
+        ep.done = True
+        ep.record.status, ep.record.error = status, error
+        finished += 1
+        bar.set(finished)
+        if on_episode is not None:
+            on_episode(ep.record)
+
+    try:
+        with bar:
+            _reset_all(episodes, make, template, pool, step_timeout_s, finish)
+            turn = 0
+            while True:
+                active = [ep for ep in episodes if not ep.done]
+                for ep in active:
+                    assert ep.conversation is not None
+                    too_long = max_context_tokens is not None and (
+                        len(ep.conversation.ids) + sampling.max_new_tokens > max_context_tokens
+                    )
+                    if too_long or (max_turns is not None and turn >= max_turns):
+                        ep.record.truncated = True
+                        ep.record.metadata["truncated_reason"] = "context" if too_long else "max_turns"
+                        finish(ep)
+                active = [ep for ep in episodes if not ep.done]
+                if not active:
+                    break
+                params = sampling.with_seed(None if sampling.seed is None else sampling.seed + 7919 * turn)
+                try:
+                    generations = policy.generate([ep.conversation.ids for ep in active], params)  # type: ignore[union-attr]
+                except Exception as exc:
+                    reason = f"policy.generate failed at turn {turn}: {type(exc).__name__}: {exc}"
+                    for ep in active:
+                        finish(ep, "failed", reason)
+                    raise RolloutError(reason, [ep.record for ep in episodes]) from exc
+                if len(generations) != len(active):
+                    raise RolloutError(
+                        f"policy.generate returned {len(generations)} generations for {len(active)} prompts",
+                        [ep.record for ep in episodes],
+                    )
+                template_error = _step_all(active, generations, pool, step_timeout_s, finish)
+                if template_error is not None:
+                    reason = f"aborted: another episode's chat template failed: {template_error}"
+                    for ep in episodes:
+                        finish(ep, "failed", reason)
+                    records = [ep.record for ep in episodes]
+                    raise RolloutError(str(template_error), records) from template_error
+                turn += 1
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for ep in episodes:
+            if ep.env is not None and not ep.abandoned:
+                try:
+                    ep.env.close()
+                except Exception:  # closing is best effort; the records are what matter
+                    pass
+    return [ep.record for ep in episodes]
+
+
+def _reset_all(
+    episodes: list[_Episode],
+    make: Callable[[], gym.Env],
+    template: ChatTemplate,
+    pool: futures.ThreadPoolExecutor,
+    timeout: float | None,
+    finish: Callable[..., None],
+) -> None:
+    def start(ep: _Episode) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        ep.env = make()
+        options = ep.record.metadata.get("options")
+        return ep.env.reset(seed=ep.record.seed, options=options)
+
+    pending = {id(ep): pool.submit(start, ep) for ep in episodes}
+    for ep in episodes:
+        outcome = _wait(pending[id(ep)], timeout, "reset")
+        if isinstance(outcome, _Failure):
+            ep.abandoned = outcome.timed_out
+            finish(ep, "failed", outcome.reason)
+            continue
+        observation, info = outcome
+        ep.record.task_id = str(info.get("task_id", ""))
+        ep.record.opening = list(observation)
+        if "probe" in info:
+            ep.record.metadata["opening_probe"] = _json_safe(info["probe"])
+        try:
+            ep.conversation = template.start(observation)
+        except ChatTemplateError as exc:
+            finish(ep, "failed", str(exc))
+            continue
+        ep.record.prompt_ids = list(ep.conversation.ids)
+
+
+def _step_all(
+    active: list[_Episode],
+    generations: list[Any],
+    pool: futures.ThreadPoolExecutor,
+    timeout: float | None,
+    finish: Callable[..., None],
+) -> ChatTemplateError | None:
+    """Give each episode its action, record the turn; return the first template error, if any."""
+    texts = [ep.conversation.action_text(gen.token_ids) for ep, gen in zip(active, generations)]  # type: ignore[union-attr]
+    pending = [pool.submit(ep.env.step, text) for ep, text in zip(active, texts)]  # type: ignore[union-attr]
+    template_error: ChatTemplateError | None = None
+    for ep, gen, text, future in zip(active, generations, texts, pending):
+        outcome = _wait(future, timeout, "step")
+        turn_index = len(ep.record.turns)
+        if isinstance(outcome, _Failure):
+            ep.abandoned = outcome.timed_out
+            finish(ep, "failed", f"turn {turn_index}: {outcome.reason}")
+            continue
+        observation, reward, terminated, truncated, info = outcome
+        try:
+            tokens = ep.conversation.add_turn(gen.token_ids, observation)  # type: ignore[union-attr]
+        except ChatTemplateError as exc:
+            finish(ep, "failed", f"turn {turn_index}: {exc}")
+            template_error = template_error or exc
+            continue
+        extra = {k: _json_safe(v) for k, v in info.items() if k not in _STANDARD_KEYS}
+        extra["finish_reason"] = gen.finish_reason
+        ep.record.turns.append(
+            TurnRecord(
+                index=turn_index,
+                action_text=text,
+                action_ids=list(gen.token_ids),
+                action_logprobs=[float(x) for x in gen.logprobs],
+                observation=list(observation),
+                observation_ids=tokens.observation_ids,
+                reward=float(reward),
+                signals={k: float(v) for k, v in info.get("signals", {}).items()},
+                anchor=str(info.get("anchor", "")),
+                probe=_json_safe(info["probe"]) if "probe" in info else None,
+                terminated=bool(terminated),
+                truncated=bool(truncated),
+                info=extra,
+            )
+        )
+        if terminated or truncated:
+            ep.record.terminated, ep.record.truncated = bool(terminated), bool(truncated)
+            if "outcome" in info:
+                ep.record.outcome = float(info["outcome"])
+            finish(ep)
+    return template_error
+
+
+# ----- text-level agents -----------------------------------------------------------------
+
+
+def collect_agent(
+    env: EnvSource,
+    agent: Any,
+    tasks: Sequence[Task],
+    *,
+    group_size: int = 1,
+    max_turns: int | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+) -> list[EpisodeRecord]:
+    """Play episodes one at a time with a text-level agent (``name``, ``reset(seed)``,
+    ``act(history, env) -> action``), e.g. an OpenAI-compatible endpoint or a scripted agent.
+
+    An agent or environment error fails only that episode (``status="failed"``,
+    ``error`` names the cause: a timeout, a garbage response, ...); the next
+    episode starts fresh. Token fields stay empty.
+    """
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+    make = _factory(env)
+    run_id = run_id or uuid.uuid4().hex[:8]
+    records: list[EpisodeRecord] = []
+    bar = _Bar(progress, len(tasks) * group_size)
+    with bar:
+        for g, task in enumerate(tasks):
+            seed, options = _task(task, g)
+            for j in range(group_size):
+                record = EpisodeRecord(
+                    episode_id=f"{run_id}-g{g}-e{j}", env_id=_env_name(env), task_id="",
+                    group_id=f"{run_id}-g{g}", seed=seed, agent=getattr(agent, "name", type(agent).__name__),
+                )
+                _play(make, agent, record, options, max_turns)
+                records.append(record)
+                bar.set(len(records))
+                if on_episode is not None:
+                    on_episode(record)
+    return records
+
+
+def _play(
+    make: Callable[[], gym.Env], agent: Any, record: EpisodeRecord, options: Any, max_turns: int | None
+) -> None:
+    environment = None
+    try:
+        environment = make()
+        observation, info = environment.reset(seed=record.seed, options=options)
+        record.task_id, record.opening = str(info.get("task_id", "")), list(observation)
+        agent.reset(record.seed)
+        history = list(observation)
+        while max_turns is None or len(record.turns) < max_turns:
+            action = agent.act(list(history), environment)
+            observation, reward, terminated, truncated, info = environment.step(action)
+            text = action if isinstance(action, str) else (action.get("content") or "")
+            message = None if isinstance(action, str) else dict(action)
+            history.append(message or {"role": "assistant", "content": text})
+            history.extend(observation)
+            record.turns.append(
+                TurnRecord(
+                    index=len(record.turns), action_text=text, action_message=message,  # type: ignore[arg-type]
+                    observation=list(observation), reward=float(reward),
+                    signals={k: float(v) for k, v in info.get("signals", {}).items()},
+                    anchor=str(info.get("anchor", "")),
+                    probe=_json_safe(info["probe"]) if "probe" in info else None,
+                    terminated=bool(terminated), truncated=bool(truncated),
+                    info={k: _json_safe(v) for k, v in info.items() if k not in _STANDARD_KEYS},
+                )
+            )
+            if terminated or truncated:
+                record.terminated, record.truncated = bool(terminated), bool(truncated)
+                record.outcome = float(info["outcome"]) if "outcome" in info else None
+                return
+        record.truncated = True
+        record.metadata["truncated_reason"] = "max_turns"
+    except Exception as exc:
+        record.status = "failed"
+        record.error = f"turn {len(record.turns)}: {type(exc).__name__}: {exc}"
+    finally:
+        if environment is not None:
+            try:
+                environment.close()
+            except Exception:
+                pass
+
+
+# ----- helpers ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    reason: str
+    timed_out: bool = False
+
+
+def _wait(future: futures.Future[Any], timeout: float | None, what: str) -> Any:
+    try:
+        return future.result(timeout=timeout)
+    except futures.TimeoutError:
+        future.cancel()
+        return _Failure(f"environment {what} timed out after {timeout} s", timed_out=True)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" (at {where.filename}:{where.lineno})" if where else ""
+        return _Failure(f"environment {what} raised {type(exc).__name__}: {exc}{at}")
+
+
+def _factory(env: EnvSource) -> Callable[[], gym.Env]:
+    if isinstance(env, str):
+        return lambda: gym.make(env)
+    if callable(env):
+        return env
+    raise ValueError(f"env must be an environment id or a function making an environment, got {env!r}")
+
+
+def _env_name(env: EnvSource) -> str:
+    if isinstance(env, str):
+        return env
+    return getattr(env, "__name__", type(env).__name__)
+
+
+def _task(task: Task, index: int) -> tuple[int | None, dict[str, Any] | None]:
+    if task is None or (isinstance(task, int) and not isinstance(task, bool)):
+        return task, None
+    if isinstance(task, Mapping):
+        unknown = set(task) - {"seed", "options"}
+        seed = task.get("seed")
+        options = task.get("options")
+        if unknown or not (seed is None or isinstance(seed, int)) or not (
+            options is None or isinstance(options, Mapping)
+        ):
+            raise ValueError(
+                f"task {index} is {dict(task)!r}; a task is a seed (int), None, or a dict with "
+                "'seed' (int) and/or 'options' (dict)"
+            )
+        return seed, dict(options) if options is not None else None
+    raise ValueError(f"task {index} is {task!r}; a task is a seed (int), None, or {{'seed', 'options'}}")
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` if JSON can hold it (finite numbers), else its ``repr``; records must serialise."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, float) and not math.isfinite(value):
+            return repr(value)
+        if isinstance(value, Mapping):
+            return {str(k): _json_safe(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_json_safe(v) for v in value]
+        return repr(value)
+
+
+class _Bar:
+    """A rich progress bar of finished episodes (does nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("episodes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            disable=not enabled,
+        )
+        self._task = self._progress.add_task("episodes", total=total)
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def set(self, completed: int) -> None:
+        self._progress.update(self._task, completed=completed)
