@@ -49,10 +49,8 @@ class GuessNumberEnv(TurnEnv):
         try:
             guess = int(raw)
         except (TypeError, ValueError):
-            return Transition(
-                [self.reply_to(calls[0], f"{raw!r} is not a whole number; guess like <guess>7</guess>.")],
-                {"valid_action": 0.0, "format": 1.0},
-            )
+            return self.refuse(calls[0], f"{raw!r} is not a whole number; guess like <guess>7</guess>.",
+                               "not_a_number")
         width = self._hi - self._lo
         if guess == self._target:
             self._lo = self._hi = guess
@@ -77,11 +75,8 @@ class GuessNumberEnv(TurnEnv):
         return f"<guess>{(self._lo + self._hi) // 2}</guess>"
 
     def get_state(self) -> dict[str, Any]:
-        return {"target": self._target, "lo": self._lo, "hi": self._hi, "turn": self._turn,
-                "invalid": self._invalid, "task_id": self._task_id, "history": self.history,
-                "done": self._done}
+        return {**self.base_state(), "target": self._target, "lo": self._lo, "hi": self._hi}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        self.restore_base_state(state)
         self._target, self._lo, self._hi = state["target"], state["lo"], state["hi"]
-        self._turn, self._invalid, self._task_id = state["turn"], state["invalid"], state["task_id"]
-        self._history, self._done = list(state["history"]), state["done"]

@@ -99,6 +99,18 @@ def test_semantically_bad_call_is_invalid_but_not_fatal():
     assert "must be of type integer" in observation[0]["content"]
 
 
+def test_refused_calls_count_toward_the_invalid_cap():
+    env = gym.make(ENV_ID, max_invalid_turns=1)
+    env.reset(options={"task_id": "n-5"})
+    observation, *_, truncated, info = env.step("<guess>seven</guess>")
+    assert info["signals"] == {"valid_action": 0.0, "format": 1.0, "closer": 0.0}
+    assert info["action_error"] == "not_a_number" and not truncated
+    assert observation[0]["content"].startswith("Invalid action: 'seven' is not a whole number")
+    assert observation[0]["content"].endswith("(0 more invalid action(s) end the episode.)")
+    *_, truncated, info = env.step("<guess>x</guess>")
+    assert truncated and info["truncated_reason"] == "invalid_actions"
+
+
 def test_turn_limit_truncates():
     env = gym.make(ENV_ID, max_turns=2)
     env.reset(options={"task_id": "n-16"})

@@ -58,6 +58,10 @@ class Transition:
     terminated: bool = False
     outcome: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    invalid: str | None = None
+    """A well-formed action that could not be carried out (an empty query, a wrong type): the
+    error kind. It counts toward ``max_invalid_turns`` like a parse error; build it with
+    :meth:`TurnEnv.refuse`."""
 
 
 class TurnEnv(gym.Env[list[Message], Action]):
@@ -211,6 +215,13 @@ class TurnEnv(gym.Env[list[Message], Action]):
             transition = self._apply(parsed)
             transition.signals.setdefault("valid_action", 1.0)
             transition.signals.setdefault("format", 1.0)
+            if transition.invalid is not None:
+                self._invalid += 1
+                transition.signals["valid_action"] = 0.0
+                transition.info.setdefault("action_error", transition.invalid)
+                if transition.messages:
+                    last = transition.messages[-1]
+                    last["content"] = f"{last.get('content') or ''}{self._invalid_tail()}"
         signals = dict.fromkeys(self.all_signal_names, 0.0)
         signals.update({k: float(v) for k, v in transition.signals.items()})
         terminated = bool(transition.terminated)
@@ -267,17 +278,36 @@ class TurnEnv(gym.Env[list[Message], Action]):
 
     def _error_messages(self, action: Any, error: ActionError) -> list[Message]:
         """The reply to a malformed action: a user message, or a tool message per call id."""
-        left = self.max_invalid_turns - self._invalid
-        tail = (
-            f" ({left} more invalid action(s) end the episode.)"
-            if left >= 0
-            else " The episode ends: too many invalid actions."
-        )
-        text = f"Invalid action: {error.message}{tail}"
+        text = f"Invalid action: {error.message}{self._invalid_tail()}"
         ids = _tool_call_ids(action)
         if ids:
             return [tool_message(text, call_id) for call_id in ids]
         return [user(text)]
+
+    def _invalid_tail(self) -> str:
+        left = self.max_invalid_turns - self._invalid
+        if left >= 0:
+            return f" ({left} more invalid action(s) end the episode.)"
+        return " The episode ends: too many invalid actions."
+
+    def refuse(self, call: ParsedCall, problem: str, kind: str) -> Transition:
+        """The reply to a well-formed call that cannot be carried out.
+
+        The model is told ``"Invalid action: <problem>"`` (plus how many invalid turns
+        are left); ``valid_action`` is 0 and the turn counts toward ``max_invalid_turns``.
+        """
+        return Transition([self.reply_to(call, f"Invalid action: {problem}")], invalid=kind)
+
+    def base_state(self) -> dict[str, Any]:
+        """The episode bookkeeping the base class keeps, for subclasses' ``get_state``."""
+        return {"task_id": self._task_id, "turn": self._turn, "invalid": self._invalid,
+                "done": self._done, "history": self.history}
+
+    def restore_base_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`base_state`, for subclasses' ``set_state``."""
+        self._task_id, self._turn = str(state["task_id"]), int(state["turn"])
+        self._invalid, self._done = int(state["invalid"]), bool(state["done"])
+        self._history = copy.deepcopy(list(state["history"]))
 
 
 def _tool_call_ids(action: Any) -> list[str]:

@@ -22,7 +22,6 @@ the same code modulo comments and formatting share it.
 from __future__ import annotations
 
 import ast
-import copy
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -165,11 +164,11 @@ class CodeSandboxEnv(TurnEnv):
         code = extract_code(raw) if isinstance(raw, str) else ""
         if not code:
             what = "an empty fenced block" if isinstance(raw, str) and raw.strip() else "no code"
-            return Transition(
-                [self.reply_to(call, f"The {call.name} action contained {what}. Put complete Python code "
-                               f"inside it, e.g. <{call.name}>def {self._task.entry_point}(...): ..."
-                               f"</{call.name}>.")],
-                {"valid_action": 0.0, "format": 1.0},
+            return self.refuse(
+                call,
+                f"The {call.name} action contained {what}. Put complete Python code inside it, e.g. "
+                f"<{call.name}>def {self._task.entry_point}(...): ...</{call.name}>.",
+                "no_code",
             )
         self._code_key = hashlib.sha256(normalise_code(code).encode()).hexdigest()[:16]
         if call.name == "run":
@@ -187,15 +186,12 @@ class CodeSandboxEnv(TurnEnv):
 
     def get_state(self) -> dict[str, Any]:
         """The episode's state (the sandbox holds none between turns)."""
-        return {"task_id": self._task_id, "turn": self._turn, "invalid": self._invalid, "done": self._done,
-                "history": self.history, "code_key": self._code_key, "best_visible": self._best_visible}
+        return {**self.base_state(), "code_key": self._code_key, "best_visible": self._best_visible}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore a state from :meth:`get_state`."""
         self._task = self._by_id[state["task_id"]]
-        self._task_id = state["task_id"]
-        self._turn, self._invalid, self._done = state["turn"], state["invalid"], state["done"]
-        self._history = copy.deepcopy(list(state["history"]))
+        self.restore_base_state(state)
         self._code_key, self._best_visible = state["code_key"], state["best_visible"]
 
     def close(self) -> None:

@@ -22,7 +22,6 @@ with ``corpus_path=...`` (JSONL of ``id``/``contents``) or a ``retriever_url``.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import re
@@ -192,12 +191,7 @@ class SearchQAEnv(TurnEnv):
 
     def _refuse(self, call: ParsedCall, problem: str, kind: str) -> Transition:
         """A well-formed call that cannot be carried out: say why; it counts as invalid."""
-        self._invalid += 1  # the base counts parse errors; semantic errors count the same
-        left = self.max_invalid_turns - self._invalid
-        tail = (f" ({left} more invalid action(s) end the episode.)" if left >= 0
-                else " The episode ends: too many invalid actions.")
-        return Transition([self.reply_to(call, f"Invalid action: {problem}{tail}")],
-                          {"valid_action": 0.0, "format": 1.0}, info={"action_error": kind})
+        return self.refuse(call, problem, kind)
 
     def _search(self, call: ParsedCall) -> Transition:
         query = call.arguments.get("query")
@@ -310,8 +304,7 @@ class SearchQAEnv(TurnEnv):
     def get_state(self) -> dict[str, Any]:
         """Everything that defines this episode's state (plain data, safe to deep-copy or pickle)."""
         return {
-            "task_id": self._task_id, "turn": self._turn, "invalid": self._invalid, "done": self._done,
-            "history": self.history, "retrieved": list(self._retrieved), "queries": list(self._queries),
+            **self.base_state(), "retrieved": list(self._retrieved), "queries": list(self._queries),
             "covered": sorted(self._evidence.covered),
         }
 
@@ -320,9 +313,8 @@ class SearchQAEnv(TurnEnv):
         task = self.source.by_id.get(state["task_id"])
         if task is None:
             raise ValueError(f"state is for task {state['task_id']!r}, which this environment does not have")
-        self._task, self._task_id = task, task.task_id
-        self._turn, self._invalid, self._done = int(state["turn"]), int(state["invalid"]), bool(state["done"])
-        self._history = copy.deepcopy(list(state["history"]))
+        self._task = task
+        self.restore_base_state(state)
         self._retrieved = list(state["retrieved"])
         self._retrieved_set = set(self._retrieved)
         self._queries = list(state["queries"])
