@@ -117,7 +117,10 @@ def collect(
             record = EpisodeRecord(
                 episode_id=f"{run_id}-g{g}-e{j}", env_id=_env_name(env), task_id="",
                 group_id=f"{run_id}-g{g}", seed=seed, agent=getattr(policy, "name", type(policy).__name__),
-                metadata={"template": template.name, "sampling": asdict(sampling), "options": options},
+                metadata={
+                    "template": template.name, "options": options,
+                    "sampling": {**asdict(sampling), "stop": list(sampling.stop)},
+                },
             )
             episodes.append(_Episode(record))
     pool = futures.ThreadPoolExecutor(max_workers=max(1, min(32, len(episodes))), thread_name_prefix="env")
