@@ -2,12 +2,12 @@
 
 Sampling runs all prompts of a call together: the prompts are left-padded into
 one batch, prefilled once, then decoded one token per step for every row with
-the KV cache (rows that finished keep a masked slot until the whole batch is
-done). So a collector that calls ``generate`` once per turn for all active
-episodes pays one forward pass per token position, not one per episode. Two
-savings on the prefill: identical prompts (a group's first turn) are prefilled
-once, and the key/value cache of every sampled sequence is kept, so the next
-turn's prompt, which extends it, prefills only the environment's reply.
+the KV cache; rows that finish leave the batch, so the rest decode faster. So a
+collector that calls ``generate`` once per turn for all active episodes pays
+one forward pass per token position, not one per episode. Two savings on the
+prefill: identical prompts (a group's first turn) are prefilled once, and the
+key/value cache of every sampled sequence is kept, so the next turn's prompt,
+which extends it, prefills only the environment's reply.
 
 For the trainer, :attr:`HFPolicy.model` is the ``torch.nn.Module`` (a peft
 model once :meth:`HFPolicy.add_lora` was called) and
@@ -226,36 +226,40 @@ class HFPolicy:
         tokens: list[list[int]] = [[] for _ in range(batch)]
         logprobs: list[list[float]] = [[] for _ in range(batch)]
         reasons: list[str | None] = [None] * batch
+        live = list(range(batch))  # the original row of each batch row still being sampled
         stop_tail = max((len(s) for s in params.stop), default=0) + 4
         for step in range(params.max_new_tokens):
             chosen, chosen_logprobs = _choose(logits, params, generator)
             chosen_list, lp_list = chosen.tolist(), chosen_logprobs.tolist()
-            feeding = [reason is None for reason in reasons]
-            for row in range(batch):
-                if reasons[row] is not None:
-                    continue
-                token = chosen_list[row]
+            for slot, row in enumerate(live):
+                token = chosen_list[slot]
                 tokens[row].append(token)
-                logprobs[row].append(lp_list[row])
+                logprobs[row].append(lp_list[slot])
                 if token in self.end_token_ids:
                     reasons[row] = "stop"
                 elif params.stop and self._hits_stop(tokens[row], params.stop, stop_tail):
                     reasons[row] = "stop"
                 elif step + 1 == params.max_new_tokens:
                     reasons[row] = "length"
-            if all(r is not None for r in reasons):
-                break
-            # Rows that finished earlier are fed a masked-out token so the batch keeps its shape.
-            column = torch.tensor(feeding, dtype=attention.dtype, device=device).view(batch, 1)
-            attention = torch.cat([attention, column], dim=1)
+            keep = [slot for slot, row in enumerate(live) if reasons[row] is None]
+            if len(keep) < len(live):
+                # Finished rows leave the batch (their keys/values are kept for the next turn first).
+                done = [slot for slot in range(len(live)) if reasons[live[slot]] is not None]
+                self._store(cache, attention, done, [prompts[live[s]] + tokens[live[s]] for s in done])
+                if not keep:
+                    break
+                index = torch.tensor(keep, device=device)
+                cache.reorder_cache(index)
+                attention, position, chosen = attention[index], position[index], chosen[index]
+                live = [live[slot] for slot in keep]
+            attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=1)
             position = position + 1
             out = self.model(
-                input_ids=chosen.view(batch, 1), attention_mask=attention, position_ids=position,
+                input_ids=chosen.view(len(live), 1), attention_mask=attention, position_ids=position,
                 past_key_values=cache, use_cache=True,
             )
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
-        self._store(cache, attention, [p + t for p, t in zip(prompts, tokens)])
         decode = self.tokenizer.decode
         return [
             Generation(ids, lps, decode(ids, skip_special_tokens=False), reason or "length")  # type: ignore[arg-type]
@@ -315,16 +319,19 @@ class HFPolicy:
                 cache.update(keys, values, layer)
         return cache, mask, new_ids.to(device), positions
 
-    def _store(self, cache: Any, attention: torch.Tensor, sequences: list[list[int]]) -> None:
+    def _store(
+        self, cache: Any, attention: torch.Tensor, slots: list[int], sequences: list[list[int]]
+    ) -> None:
+        """Keep the keys/values of batch rows ``slots`` (holding ``sequences``) for later prompts."""
         if self.prefix_cache_tokens <= 0 or cache is None:
             return
         layers = [(layer.keys, layer.values) for layer in cache.layers]
-        for row, sequence in enumerate(sequences):
-            valid = attention[row].bool()
+        for slot, sequence in zip(slots, sequences):
+            valid = attention[slot].bool()
             count = int(valid.sum())
             if count > self.prefix_cache_tokens:
                 continue
-            kept = [(k[row][:, valid].clone(), v[row][:, valid].clone()) for k, v in layers]
+            kept = [(k[slot][:, valid].clone(), v[slot][:, valid].clone()) for k, v in layers]
             self._prefix_key += 1
             self._prefix_cache[self._prefix_key] = _CachedPrefix(sequence[:count], kept)
         total = sum(len(e.ids) for e in self._prefix_cache.values())
