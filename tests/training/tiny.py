@@ -40,7 +40,7 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def tiny_policy(seed: int = 0, hidden: int = 32) -> HFPolicy:
+def tiny_policy(seed: int = 0, hidden: int = 64) -> HFPolicy:
     """A randomly initialised two-layer Llama over :func:`word_tokenizer`."""
     tokenizer = word_tokenizer()
     torch.manual_seed(seed)
@@ -58,7 +58,7 @@ def tiny_policy(seed: int = 0, hidden: int = 32) -> HFPolicy:
 class TwoDoorsEnv(TurnEnv):
     """Say ``left`` on the first turn and ``right`` on the second: 0.5 for each.
 
-    The action is free text; its first word counts. The anchor is the turn and
+    The action is free text; it counts when it starts with the wanted word. The anchor is the turn and
     whether the first door was right, so GiGPO can compare steps from one state.
     """
 
@@ -76,12 +76,11 @@ class TwoDoorsEnv(TurnEnv):
 
     def _parse(self, action: Any) -> list[ParsedCall] | ActionError:
         text = action if isinstance(action, str) else str(action.get("content") or "")
-        words = text.split()
-        return [ParsedCall("say", {"word": words[0] if words else ""})]
+        return [ParsedCall("say", {"text": text.strip()})]
 
     def _apply(self, calls: list[ParsedCall]) -> Transition:
         wanted = "left" if self.turn == 1 else "right"
-        correct = calls[0].arguments["word"] == wanted
+        correct = calls[0].arguments["text"].startswith(wanted)
         self._score += 0.5 * correct
         last = self.turn == 2
         reply = user("good" if correct else "bad")

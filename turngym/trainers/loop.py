@@ -221,9 +221,8 @@ class Trainer:
         )
         self.policy.model.eval()
         return collect(
-            self.env_factory, self.rollout_policy, [{"seed": s} for s in seeds],
-            group_size=cfg.group_size, sampling=sampling, progress=False,
-            group_prefix=f"s{self.step}-",
+            self.env_factory, self.rollout_policy, seeds, group_size=cfg.group_size, sampling=sampling,
+            progress=False, run_id=f"step{self.step + 1}",
         )
 
     def belief_gain(self, records: Sequence[EpisodeRecord]) -> list[list[float]] | None:

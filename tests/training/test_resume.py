@@ -1,0 +1,101 @@
+"""Checkpoint and resume: an interrupted run, resumed, ends exactly where an uninterrupted one does."""
+
+import pytest
+import torch
+
+from tests.training.tiny import TwoDoorsEnv, tiny_policy
+from turngym.trainers.checkpoint import CheckpointError, latest_checkpoint
+from turngym.trainers.config import ConfigError, from_dict
+from turngym.trainers.loop import Trainer
+from turngym.trainers.metrics import read_metrics
+
+
+def config(tmp_path, name, **algorithm):
+    return from_dict({
+        "seed": 3,
+        "output_dir": str(tmp_path / name),
+        "env": {"id": "turngym/GuessNumber-v0"},
+        "model": {"lora": None},
+        "rollout": {"group_size": 4, "groups_per_step": 2, "max_new_tokens": 3},
+        "algorithm": {"estimator": "grpo", **algorithm},
+        "optim": {"lr": 0.01, "minibatch_episodes": 4, "micro_batch_episodes": 2, "ppo_epochs": 2},
+        "train": {"steps": 4, "checkpoint_every": 2, "progress": False},
+    })
+
+
+def make(cfg):
+    return Trainer(cfg, policy=tiny_policy(seed=0), env_factory=lambda: TwoDoorsEnv())
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("seconds")} for r in rows]
+
+
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+    straight = make(config(tmp_path, "straight"))
+    straight.run()
+
+    cfg = config(tmp_path, "resumed")
+    first = make(cfg)
+    real_update = Trainer.update
+    calls = {"n": 0}
+
+    def dies_in_step_three(self, tensors):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed mid-step")
+        return real_update(self, tensors)
+
+    monkeypatch.setattr(Trainer, "update", dies_in_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    monkeypatch.setattr(Trainer, "update", real_update)
+    assert latest_checkpoint(tmp_path / "resumed" / "checkpoints").name == "step-00000002"
+
+    second = make(cfg)  # a fresh process would build exactly this
+    assert second.step == 2 and second.cursor == straight.config.env.task_seed + 4
+    second.run()
+    for (name, a), (_, b) in zip(straight.policy.model.named_parameters(),
+                                 second.policy.model.named_parameters()):
+        assert torch.equal(a, b), name
+    assert comparable(read_metrics(tmp_path / "resumed" / "metrics.jsonl")) == comparable(
+        read_metrics(tmp_path / "straight" / "metrics.jsonl"))
+    assert (tmp_path / "resumed" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "resumed" / "trajectories").glob("*.jsonl"))) == 4
+
+
+def test_corrupt_checkpoint_is_refused_not_loaded(tmp_path):
+    cfg = config(tmp_path, "corrupt")
+    make(cfg).run(stop_after=2)
+    path = latest_checkpoint(tmp_path / "corrupt" / "checkpoints")
+    weights = path / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="half-written or truncated"):
+        make(cfg)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "message"),
+    [
+        ({"estimator": "igpo"}, "igpo needs belief gain, but turngym/GuessNumber-v0 gives no info['probe']"),
+        ({"estimator": "ppo"}, "unknown estimator 'ppo'; accepted: a2tgpo"),
+        ({"estimator": "gigpo", "params": {"omega": 1, "lamda": 2}}, "unknown parameter(s) ['lamda']"),
+        ({"estimator": "gigpo", "params": {"gamma": 7}}, "gamma"),
+        ({"combine": [[1.0, "grpo"], [0.5, "a2tgpo"]]}, "a2tgpo needs belief gain"),
+    ],
+)
+def test_bad_algorithm_is_refused_before_any_model_is_loaded(tmp_path, monkeypatch, algorithm, message):
+    import turngym.trainers.loop as loop
+
+    loaded = []
+    monkeypatch.setattr(loop, "load_policy", lambda c: loaded.append(c))
+    with pytest.raises(ConfigError) as error:
+        Trainer(config(tmp_path, "bad", **algorithm), env_factory=lambda: TwoDoorsEnv())
+    assert message in str(error.value)
+    assert loaded == []
+
+
+def test_unregistered_environment_is_refused(tmp_path):
+    cfg = from_dict({"env": {"id": "turngym/Nope-v0"}, "output_dir": str(tmp_path)})
+    with pytest.raises(ConfigError, match="'turngym/Nope-v0' is not registered; accepted: .*SearchQA"):
+        Trainer(cfg)
