@@ -8,8 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym  # registers the ids; turngym.make is used below
+from turngym.agents.play import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
-from turngym.bench.episodes import play_episode
 from turngym.core.messages import tool_call
 
 LEVEL_IDS = {"easy": "turngym/SearchQA-Easy-v0", "medium": "turngym/SearchQA-Medium-v0",

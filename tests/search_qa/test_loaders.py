@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import turngym
+from turngym.agents.play import play_episode
 from turngym.agents.scripted import OracleAgent
-from turngym.bench.episodes import play_episode
 from turngym.envs.search_qa.loaders import DatasetError, load_corpus, load_hotpotqa, load_qa
 
 HOTPOT = [

@@ -8,8 +8,8 @@ import gymnasium as gym
 import pytest
 
 import turngym  # noqa: F401
+from turngym.agents.play import play_episode
 from turngym.agents.scripted import OracleAgent
-from turngym.bench.episodes import play_episode
 from turngym.envs.search_qa.remote import HTTPRetriever, RetrievalError
 from turngym.envs.search_qa.retrieval import BM25Retriever
 from turngym.envs.search_qa.world import LEVELS, generate_questions, generate_world

@@ -99,3 +99,12 @@ def test_unregistered_environment_is_refused(tmp_path):
     cfg = from_dict({"env": {"id": "turngym/Nope-v0"}, "output_dir": str(tmp_path)})
     with pytest.raises(ConfigError, match="'turngym/Nope-v0' is not registered; accepted: .*SearchQA"):
         Trainer(cfg)
+
+
+@pytest.mark.parametrize("estimator", ["igpo", "a2tgpo"])
+def test_belief_gain_estimators_run_a_step(tmp_path, estimator):
+    trainer = Trainer(config(tmp_path, estimator, estimator=estimator), policy=tiny_policy(seed=0),
+                      env_factory=lambda: TwoDoorsEnv(probe=True))
+    metrics = trainer.train_step().metrics
+    assert "belief_gain_mean" in metrics and metrics["policy_tokens"] > 0
+    assert metrics["grad_norm"] > 0

@@ -65,9 +65,10 @@ class TwoDoorsEnv(TurnEnv):
     signal_names = ("door_correct",)
     default_action_formats = ("tagged",)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, probe: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("max_turns", 2)
         super().__init__(**kwargs)
+        self.with_probe = probe
         self._score = 0.0
 
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
@@ -89,6 +90,11 @@ class TwoDoorsEnv(TurnEnv):
 
     def _anchor(self) -> str:
         return f"turn{self.turn}:{self._score}"
+
+    def _probe(self) -> dict[str, Any] | None:
+        if not self.with_probe:
+            return None
+        return {"answers": ["left" if self.turn == 0 else "right"], "forcing_prefix": ""}
 
     def oracle_action(self) -> str:
         return "left" if self.turn == 0 else "right"

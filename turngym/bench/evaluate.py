@@ -14,8 +14,8 @@ import numpy as np
 
 import turngym
 from turngym.agents.base import Agent
-from turngym.bench.episodes import play_episode
 from turngym.core.trajectory import EpisodeRecord, write_episodes
+from turngym.trainers.rollout import collect_agent
 
 
 @dataclass
@@ -79,16 +79,15 @@ def evaluate(
 ) -> tuple[list[EpisodeRecord], Summary]:
     """Play ``episodes`` episodes (seeds ``seed, seed+1, ...``) and summarise them.
 
-    With ``out``, the trajectories are written there atomically as JSON lines.
+    A failing episode (the agent or the environment raised) is kept with its
+    reason and scores 0. With ``out``, the trajectories are written there
+    atomically as JSON lines.
     """
-    env = turngym.make(env_id, **(env_kwargs or {}))
-    try:
-        records = [
-            play_episode(env, agent, seed=seed + i, episode_id=f"{agent.name}-{seed + i}")
-            for i in range(episodes)
-        ]
-    finally:
-        env.close()
+    kwargs = dict(env_kwargs or {})
+    records = collect_agent(
+        lambda: turngym.make(env_id, **kwargs), agent, list(range(seed, seed + episodes)),
+        run_id=agent.name, progress=False,
+    )
     if out is not None:
         write_episodes(out, records)
     return records, summarise(records, env_id, agent.name)

@@ -229,12 +229,11 @@ class Trainer:
         """Per-turn belief gain of each episode, when an estimator needs it."""
         if not needs_info_gain(self.config):
             return None
-        from turngym.verifiers.info_gain import episode_information_gain
+        from turngym.verifiers.info_gain import BeliefGainScorer, belief_gains
 
-        return [
-            episode_information_gain(self.policy, record, form=self.config.algorithm.info_gain)
-            for record in records
-        ]
+        scorer = BeliefGainScorer(self.policy.model, self.policy.tokenizer,
+                                  variant=self.config.algorithm.info_gain)  # type: ignore[arg-type]
+        return [gains.tolist() for gains in belief_gains(scorer, records)]
 
     def turn_entropy(self, records: Sequence[EpisodeRecord]) -> list[list[float]]:
         """Mean policy entropy over each turn's sampled tokens (for EMPG and logging)."""

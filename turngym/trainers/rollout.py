@@ -24,8 +24,6 @@ without token ids.
 from __future__ import annotations
 
 import concurrent.futures as futures
-import json
-import math
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 
 from turngym.agents.chat_template import ChatTemplate, ChatTemplateError, Conversation
+from turngym.agents.play import STANDARD_KEYS, json_safe, play_episode
 from turngym.agents.policy import Policy, SamplingParams
 from turngym.core.trajectory import EpisodeRecord, TurnRecord
 
@@ -43,8 +42,6 @@ Task = int | Mapping[str, Any] | None
 
 EnvSource = str | Callable[[], gym.Env]
 """A registered environment id (made with ``gymnasium.make``) or a function making a fresh environment."""
-
-_STANDARD_KEYS = ("signals", "anchor", "task_id", "turn", "probe", "outcome")
 
 
 class RolloutError(RuntimeError):
@@ -212,7 +209,7 @@ def _reset_all(
         ep.record.task_id = str(info.get("task_id", ""))
         ep.record.opening = list(observation)
         if "probe" in info:
-            ep.record.metadata["opening_probe"] = _json_safe(info["probe"])
+            ep.record.metadata["opening_probe"] = json_safe(info["probe"])
         try:
             ep.conversation = template.start(observation)
         except ChatTemplateError as exc:
@@ -246,7 +243,7 @@ def _step_all(
             finish(ep, "failed", f"turn {turn_index}: {exc}")
             template_error = template_error or exc
             continue
-        extra = {k: _json_safe(v) for k, v in info.items() if k not in _STANDARD_KEYS}
+        extra = {k: json_safe(v) for k, v in info.items() if k not in STANDARD_KEYS}
         extra["finish_reason"] = gen.finish_reason
         ep.record.turns.append(
             TurnRecord(
@@ -259,7 +256,7 @@ def _step_all(
                 reward=float(reward),
                 signals={k: float(v) for k, v in info.get("signals", {}).items()},
                 anchor=str(info.get("anchor", "")),
-                probe=_json_safe(info["probe"]) if "probe" in info else None,
+                probe=json_safe(info["probe"]) if "probe" in info else None,
                 terminated=bool(terminated),
                 truncated=bool(truncated),
                 info=extra,
@@ -322,37 +319,11 @@ def _play(
     environment = None
     try:
         environment = make()
-        observation, info = environment.reset(seed=record.seed, options=options)
-        record.task_id, record.opening = str(info.get("task_id", "")), list(observation)
-        agent.reset(record.seed)
-        history = list(observation)
-        while max_turns is None or len(record.turns) < max_turns:
-            action = agent.act(list(history), environment)
-            observation, reward, terminated, truncated, info = environment.step(action)
-            text = action if isinstance(action, str) else (action.get("content") or "")
-            message = None if isinstance(action, str) else dict(action)
-            history.append(message or {"role": "assistant", "content": text})
-            history.extend(observation)
-            record.turns.append(
-                TurnRecord(
-                    index=len(record.turns), action_text=text, action_message=message,  # type: ignore[arg-type]
-                    observation=list(observation), reward=float(reward),
-                    signals={k: float(v) for k, v in info.get("signals", {}).items()},
-                    anchor=str(info.get("anchor", "")),
-                    probe=_json_safe(info["probe"]) if "probe" in info else None,
-                    terminated=bool(terminated), truncated=bool(truncated),
-                    info={k: _json_safe(v) for k, v in info.items() if k not in _STANDARD_KEYS},
-                )
-            )
-            if terminated or truncated:
-                record.terminated, record.truncated = bool(terminated), bool(truncated)
-                record.outcome = float(info["outcome"]) if "outcome" in info else None
-                return
-        record.truncated = True
-        record.metadata["truncated_reason"] = "max_turns"
-    except Exception as exc:
+        play_episode(environment, agent, seed=record.seed, options=options, max_turns=max_turns,
+                     record=record)
+    except Exception as exc:  # the environment could not even be made
         record.status = "failed"
-        record.error = f"turn {len(record.turns)}: {type(exc).__name__}: {exc}"
+        record.error = f"turn 0: {type(exc).__name__}: {exc}"
     finally:
         if environment is not None:
             try:
@@ -412,21 +383,6 @@ def _task(task: Task, index: int) -> tuple[int | None, dict[str, Any] | None]:
             )
         return seed, dict(options) if options is not None else None
     raise ValueError(f"task {index} is {task!r}; a task is a seed (int), None, or {{'seed', 'options'}}")
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` if JSON can hold it (finite numbers), else its ``repr``; records must serialise."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        if isinstance(value, float) and not math.isfinite(value):
-            return repr(value)
-        if isinstance(value, Mapping):
-            return {str(k): _json_safe(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_json_safe(v) for v in value]
-        return repr(value)
 
 
 class _Bar:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
+from turngym.core import ActionError, ParsedCall, ToolSpec, Transition, TurnEnv
 from turngym.core.messages import Action, Message, system, user
 from turngym.envs.search_qa.corpus import Corpus, QATask
 from turngym.envs.search_qa.retrieval import Retriever, SearchHit
@@ -60,6 +60,12 @@ SYSTEM_PROMPT = (
     "a short name, word or number only."
 )
 
+STARTER_PROMPT = (
+    "Answer the question with a short name, word or number only, using the search results given. "
+    "To search again, write <search>your query</search>."
+)
+"""The system prompt when the question's results are shown and plain answers are accepted."""
+
 _LEVEL_TURNS = {"easy": 4, "medium": 6, "hard": 8, "huge": 8}
 _WORDS = re.compile(r"\w", re.UNICODE)
 
@@ -80,6 +86,10 @@ class SearchQAEnv(TurnEnv):
             only below that; a path; or ``False`` for never).
         max_query_chars: longer queries are refused; ``passage_chars``: passages are cut to this.
         max_turns: default by level (easy 4, medium 6, hard/huge 8) or 8 for datasets.
+        first_search: show the results of searching the question itself in the opening message
+            (they count as retrieved), so a model that cannot yet write a search still sees evidence.
+        bare_answers: take a reply with no action tag as the answer (scored by F1) instead of an
+            invalid action; for small models that have not learnt the tags.
         **kwargs: the rest of :class:`~turngym.core.TurnEnv`'s arguments.
     """
 
@@ -102,6 +112,8 @@ class SearchQAEnv(TurnEnv):
         max_query_chars: int = 500,
         passage_chars: int = 600,
         max_turns: int | None = None,
+        first_search: bool = False,
+        bare_answers: bool = False,
         **kwargs: Any,
     ) -> None:
         if not isinstance(top_k, int) or top_k < 1:
@@ -119,6 +131,9 @@ class SearchQAEnv(TurnEnv):
         self.max_query_chars = max_query_chars
         self.passage_chars = passage_chars
         self.verifier = AnswerF1()
+        self.first_search = bool(first_search)
+        self.bare_answers = bool(bare_answers)
+        self._bare_answer = False
         self._task: QATask = self.source.tasks[0]
         self._retrieved: list[str] = []
         self._retrieved_set: set[str] = set()
@@ -169,7 +184,23 @@ class SearchQAEnv(TurnEnv):
         self._retrieved, self._retrieved_set, self._queries = [], set(), []
         self._evidence = EvidenceTracker(task.gold_ids, task.answers)
         self._update_anchor()
-        return task.task_id, [system(SYSTEM_PROMPT), user(f"Question: {task.question}")]
+        question = f"Question: {task.question}"
+        if self.first_search:
+            hits = self.source.retriever.search(task.question, self.top_k)
+            self._take(hits)
+            question += "\n\n" + self._format(task.question, hits)
+        prompt = STARTER_PROMPT if self.first_search and self.bare_answers else SYSTEM_PROMPT
+        return task.task_id, [system(prompt), user(question)]
+
+    def _parse(self, action: Any) -> list[ParsedCall] | ActionError:
+        parsed = super()._parse(action)
+        if self.bare_answers and isinstance(parsed, ActionError) and parsed.kind == "no_action":
+            text = action if isinstance(action, str) else action.get("content")
+            if isinstance(text, str) and text.strip():
+                self._bare_answer = True
+                return [ParsedCall("answer", {"answer": text.strip()})]
+        self._bare_answer = False
+        return parsed
 
     def _apply(self, calls: list[ParsedCall]) -> Transition:
         call = calls[0]
@@ -229,8 +260,9 @@ class SearchQAEnv(TurnEnv):
             return self._refuse(call, "the answer is empty; write <answer>the answer</answer>.",
                                 "empty_answer")
         score = self.verifier(answer, self._task.answers)
+        signals = {"exact_match": score.exact_match, "format": 0.0 if self._bare_answer else 1.0}
         return Transition([self.reply_to(call, f"Your answer {answer.strip()!r} was recorded.")],
-                          {"exact_match": score.exact_match}, terminated=True, outcome=score.f1)
+                          signals, terminated=True, outcome=score.f1)
 
     def _take(self, hits: list[SearchHit]) -> float:
         """Record newly retrieved passages; return the share of evidence units they add."""

@@ -13,3 +13,6 @@ register("SearchQA-Hard-v0", _ENTRY, "2-4 hop search-QA with many distractors (~
          level="hard")
 register("SearchQA-Huge-v0", _ENTRY, "1-4 hop search-QA over 100,000 passages (index cached on disk)",
          level="huge")
+register("SearchQA-Starter-v0", _ENTRY,
+         "easy level for small models: the question's search results shown, plain-text answers accepted",
+         level="easy", first_search=True, bare_answers=True, max_turns=2)
