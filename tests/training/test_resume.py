@@ -108,3 +108,47 @@ def test_belief_gain_estimators_run_a_step(tmp_path, estimator):
     metrics = trainer.train_step().metrics
     assert "belief_gain_mean" in metrics and metrics["policy_tokens"] > 0
     assert metrics["grad_norm"] > 0
+
+
+class FakeEngine:
+    """A rollout engine double at the vLLM boundary: samples with its own copy of the model and
+    records the sleep / wake / weight-load calls the trainer makes."""
+
+    def __init__(self, policy):
+        self.inner = policy
+        self.name, self.tokenizer = "fake-vllm", policy.tokenizer
+        self.calls = []
+
+    def generate(self, prompts, params):
+        assert not self.calls or self.calls[-1] != "sleep", "sampled while asleep"
+        self.calls.append("generate")
+        return self.inner.generate(prompts, params)
+
+    def score(self, prompts, continuations):
+        return self.inner.score(prompts, continuations)
+
+    def load_weights(self, weights):
+        self.calls.append("load_weights")
+        state = dict(weights)
+        self.inner.model.load_state_dict(state)
+
+    def sleep(self, level=1):
+        self.calls.append("sleep")
+
+    def wake_up(self, tags=None):
+        self.calls.append(f"wake:{','.join(tags or [])}")
+
+
+def test_separate_rollout_engine_is_synced_and_slept_around_updates(tmp_path):
+    cfg = config(tmp_path, "engine")
+    engine = FakeEngine(tiny_policy(seed=5))  # different initial weights: sync must fix them
+    trainer = Trainer(cfg, policy=tiny_policy(seed=0), rollout_policy=engine,
+                      env_factory=lambda: TwoDoorsEnv())
+    trainer.train_step()
+    trainer.train_step()
+    steps = ["generate", "sleep", "wake:weights", "load_weights", "wake:kv_cache"]
+    calls = [c for i, c in enumerate(engine.calls) if c != "generate" or engine.calls[i - 1] != "generate"]
+    assert calls == steps * 2
+    pairs = zip(trainer.policy.model.named_parameters(), engine.inner.model.named_parameters())
+    for (name, a), (_, b) in pairs:
+        assert torch.equal(a, b), name

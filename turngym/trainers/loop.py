@@ -151,6 +151,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _seed_everything(config.seed)
         self.policy = policy if policy is not None else load_policy(config)
+        if rollout_policy is None and config.rollout.engine == "vllm":
+            rollout_policy = start_vllm(config)
         self.rollout_policy = rollout_policy or self.policy
         self.console = console
         model = self.policy.model
@@ -220,10 +222,13 @@ class Trainer:
             stop=tuple(cfg.stop), seed=self.config.seed * 1_000_003 + self.step,
         )
         self.policy.model.eval()
-        return collect(
+        records = collect(
             self.env_factory, self.rollout_policy, seeds, group_size=cfg.group_size, sampling=sampling,
             progress=False, run_id=f"step{self.step + 1}",
         )
+        if self.rollout_policy is not self.policy and hasattr(self.rollout_policy, "sleep"):
+            self.rollout_policy.sleep(1)  # free the GPU memory its KV cache holds for the update
+        return records
 
     def belief_gain(self, records: Sequence[EpisodeRecord]) -> list[list[float]] | None:
         """Per-turn belief gain of each episode, when an estimator needs it."""
@@ -328,9 +333,15 @@ class Trainer:
 
     def sync_weights(self) -> None:
         """Push the trained weights to a separate rollout engine (no-op when the policy samples itself)."""
-        if self.rollout_policy is self.policy:
+        engine = self.rollout_policy
+        if engine is self.policy:
             return
-        self.rollout_policy.load_weights(self.policy.named_weights())
+        can_sleep = hasattr(engine, "wake_up")
+        if can_sleep:
+            engine.wake_up(tags=["weights"])  # weights back on the GPU before they are overwritten
+        engine.load_weights(self.policy.named_weights())
+        if can_sleep:
+            engine.wake_up(tags=["kv_cache"])
 
     # ----- one step and the run ---------------------------------------------------------
 
@@ -453,6 +464,18 @@ def _seed_everything(seed: int) -> None:
 
 def _is_peft(model: Any) -> bool:
     return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
+
+
+def start_vllm(config: Config) -> Any:
+    """A vLLM engine for rollouts, on the same GPU as the trainer (``rollout.engine: vllm``)."""
+    from turngym.agents.models import smollm2_gguf_path
+    from turngym.agents.vllm_policy import VLLMPolicy
+
+    path = str(smollm2_gguf_path()) if config.model.path == "smollm2-135m" else config.model.path
+    return VLLMPolicy.from_pretrained(
+        path, gpu_memory_utilization=config.rollout.vllm_gpu_memory_utilization, seed=config.seed,
+        dtype=config.model.dtype,
+    )
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
