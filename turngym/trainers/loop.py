@@ -300,8 +300,10 @@ class Trainer:
                     rows = minibatch[mc_start:mc_start + cfg.micro_batch_episodes]
                     part = tensors.select(rows)
                     ref = self._reference_logprobs(part.sequences)
-                    scored = self.policy.token_logprobs(part.sequences, with_grad=True,
-                                                        with_entropy=loss_cfg.entropy_coef > 0)
+                    scored = self.policy.token_logprobs(part.sequences, with_grad=True, with_entropy=True)
+                    entropy = scored.entropy.cpu()
+                    if loss_cfg.entropy_coef == 0:
+                        entropy = entropy.detach()  # logged only: no backward through it
                     clip_low: torch.Tensor | float = loss_cfg.clip_eps
                     clip_high: torch.Tensor | float | None = loss_cfg.clip_eps_high
                     if part.clip is not None:
@@ -312,7 +314,7 @@ class Trainer:
                         clip_low=clip_low, clip_high=clip_high, dual_clip=loss_cfg.dual_clip,
                         aggregation=loss_cfg.aggregation,
                         ref_logprobs=None if ref is None else ref.cpu(), kl_coef=loss_cfg.kl_coef,
-                        entropy=None if scored.entropy is None else scored.entropy.cpu(),
+                        entropy=entropy,
                         entropy_coef=loss_cfg.entropy_coef, norm=float(tensors.mask.shape[1]),
                     )
                     if loss_cfg.aggregation == "token_mean":
