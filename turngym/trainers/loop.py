@@ -35,9 +35,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import turngym
-from turngym.core.env import TurnEnv
-from turngym.core.registry import full_id
 from turngym.core.trajectory import EpisodeRecord, write_episodes
 from turngym.trainers import advantages as adv
 from turngym.trainers.batching import TokenTensors, token_tensors, trainable, turn_batch
@@ -50,9 +47,13 @@ from turngym.trainers.checkpoint import (
 from turngym.trainers.config import Config, ConfigError
 from turngym.trainers.loss import ppo_loss
 from turngym.trainers.metrics import MetricsLogger, plot_curves, read_metrics
-
-NEEDS_INFO_GAIN: frozenset[str] = frozenset({"igpo", "a2tgpo"})
-"""Estimators that consume belief gain (the environment must supply ``info["probe"]``)."""
+from turngym.trainers.policies import load_policy, start_vllm
+from turngym.trainers.preflight import (
+    estimator_components,
+    make_env,
+    needs_info_gain,
+    preflight,
+)
 
 
 @dataclass
@@ -62,66 +63,6 @@ class StepResult:
     step: int
     metrics: dict[str, Any]
     records: list[EpisodeRecord] = field(default_factory=list)
-
-
-def estimator_components(config: Config) -> list[tuple[float, str, dict[str, Any]]]:
-    """``[(weight, name, params)]``: the single estimator, or the ``combine`` list."""
-    if config.algorithm.combine:
-        return [(float(c[0]), str(c[1]), dict(c[2]) if len(c) > 2 else {}) for c in config.algorithm.combine]
-    return [(1.0, config.algorithm.estimator, dict(config.algorithm.params))]
-
-
-def needs_info_gain(config: Config) -> bool:
-    """Whether the configured estimators need belief gain."""
-    return any(name in NEEDS_INFO_GAIN for _, name, _ in estimator_components(config))
-
-
-def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) -> None:
-    """Check what can be checked without compute: estimator names and parameters, the
-    environment id and its kwargs, and that an estimator needing belief gain has a probe."""
-    known = adv.list_estimators()
-    for i, (_, name, params) in enumerate(estimator_components(config)):
-        where = f"algorithm.combine[{i}]" if config.algorithm.combine else "algorithm.estimator"
-        if name not in known or name == "combine":
-            raise ConfigError(f"{where}: unknown estimator {name!r}; accepted: {', '.join(known)}")
-        try:
-            _dry_run(name, params)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where} parameters {params}: {exc}") from exc
-    env = env_factory() if env_factory is not None else _make_env(config)
-    try:
-        if not isinstance(env.unwrapped, TurnEnv):
-            raise ConfigError(f"env.id: {config.env.id!r} is not a turngym TurnEnv")
-        _, info = env.reset(seed=config.env.task_seed)
-        if needs_info_gain(config) and "probe" not in info:
-            names = [n for _, n, _ in estimator_components(config) if n in NEEDS_INFO_GAIN]
-            raise ConfigError(
-                f"algorithm: {', '.join(names)} needs belief gain, but {config.env.id} gives no "
-                "info['probe'] (reference answers) to score it; choose an estimator such as grpo or "
-                "gigpo, or an environment with a probe"
-            )
-    finally:
-        env.close()
-
-
-def _dry_run(name: str, params: dict[str, Any]) -> None:
-    """Run an estimator on four synthetic turns to validate its parameters."""
-    batch = adv.TurnBatch(
-        ["g", "g", "g", "g"], ["a", "a", "b", "b"], [0, 1, 0, 1], [0.0, 1.0, 0.0, 0.0],
-        anchors=["s0", "s1", "s0", "s2"], info_gain=[0.1, 0.0, -0.1, 0.0], entropy=[1.0, 0.5, 0.2, 0.3],
-    )
-    adv.estimate(name, batch, **params)
-
-
-def _make_env(config: Config) -> gym.Env:
-    env_id = full_id(config.env.id)
-    known = [e.id for e in turngym.list_envs()]
-    if env_id not in gym.registry:
-        raise ConfigError(f"env.id: {config.env.id!r} is not registered; accepted: {', '.join(known)}")
-    try:
-        return gym.make(env_id, **config.env.kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"env.kwargs {config.env.kwargs}: {exc}") from exc
 
 
 class Trainer:
@@ -145,7 +86,7 @@ class Trainer:
         console: Any | None = None,
     ) -> None:
         self.config = config
-        self.env_factory = env_factory or (lambda: _make_env(config))
+        self.env_factory = env_factory or (lambda: make_env(config))
         preflight(config, self.env_factory)
         self.run_dir = Path(config.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -466,41 +407,6 @@ def _seed_everything(seed: int) -> None:
 
 def _is_peft(model: Any) -> bool:
     return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
-
-
-def start_vllm(config: Config) -> Any:
-    """A vLLM engine for rollouts, on the same GPU as the trainer (``rollout.engine: vllm``)."""
-    from turngym.agents.models import smollm2_gguf_path
-    from turngym.agents.vllm_policy import VLLMPolicy
-
-    path = str(smollm2_gguf_path()) if config.model.path == "smollm2-135m" else config.model.path
-    return VLLMPolicy.from_pretrained(
-        path, gpu_memory_utilization=config.rollout.vllm_gpu_memory_utilization, seed=config.seed,
-        dtype=config.model.dtype,
-    )
-
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_policy(config: Config) -> Any:
-    """The trainable policy of ``config.model`` (with its LoRA adapter when configured)."""
-    from turngym.agents.hf_policy import HFPolicy
-    from turngym.agents.models import smollm2_135m
-
-    cfg = config.model
-    device = None if cfg.device == "auto" else cfg.device
-    dtype = _DTYPES[cfg.dtype]
-    if cfg.path == "smollm2-135m":
-        policy = smollm2_135m(device=device, dtype=dtype)
-    else:
-        policy = HFPolicy.from_pretrained(cfg.path, device=device, dtype=dtype)
-    if cfg.gradient_checkpointing:
-        policy.model.gradient_checkpointing_enable()
-    if cfg.lora is not None:
-        policy.add_lora(r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
-                        target_modules=cfg.lora.target_modules)
-    return policy
 
 
 def steps_summary(rows: Sequence[dict[str, Any]], key: str = "reward_mean") -> dict[str, float]:

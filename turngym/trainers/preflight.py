@@ -1,0 +1,82 @@
+"""Checks a training config can pass before any model is loaded.
+
+Estimator names and parameters (each estimator is dry-run on four synthetic
+turns), the environment id and its arguments, and that an estimator needing
+belief gain trains on an environment that supplies ``info["probe"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+
+import turngym
+from turngym.core.env import TurnEnv
+from turngym.core.registry import full_id
+from turngym.trainers import advantages as adv
+from turngym.trainers.config import Config, ConfigError
+
+NEEDS_INFO_GAIN: frozenset[str] = frozenset({"igpo", "a2tgpo"})
+"""Estimators that consume belief gain (the environment must supply ``info["probe"]``)."""
+
+
+def estimator_components(config: Config) -> list[tuple[float, str, dict[str, Any]]]:
+    """``[(weight, name, params)]``: the single estimator, or the ``combine`` list."""
+    if config.algorithm.combine:
+        return [(float(c[0]), str(c[1]), dict(c[2]) if len(c) > 2 else {}) for c in config.algorithm.combine]
+    return [(1.0, config.algorithm.estimator, dict(config.algorithm.params))]
+
+
+def needs_info_gain(config: Config) -> bool:
+    """Whether the configured estimators need belief gain."""
+    return any(name in NEEDS_INFO_GAIN for _, name, _ in estimator_components(config))
+
+
+def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) -> None:
+    """Check what can be checked without compute: estimator names and parameters, the
+    environment id and its kwargs, and that an estimator needing belief gain has a probe."""
+    known = adv.list_estimators()
+    for i, (_, name, params) in enumerate(estimator_components(config)):
+        where = f"algorithm.combine[{i}]" if config.algorithm.combine else "algorithm.estimator"
+        if name not in known or name == "combine":
+            raise ConfigError(f"{where}: unknown estimator {name!r}; accepted: {', '.join(known)}")
+        try:
+            _dry_run(name, params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} parameters {params}: {exc}") from exc
+    env = env_factory() if env_factory is not None else make_env(config)
+    try:
+        if not isinstance(env.unwrapped, TurnEnv):
+            raise ConfigError(f"env.id: {config.env.id!r} is not a turngym TurnEnv")
+        _, info = env.reset(seed=config.env.task_seed)
+        if needs_info_gain(config) and "probe" not in info:
+            names = [n for _, n, _ in estimator_components(config) if n in NEEDS_INFO_GAIN]
+            raise ConfigError(
+                f"algorithm: {', '.join(names)} needs belief gain, but {config.env.id} gives no "
+                "info['probe'] (reference answers) to score it; choose an estimator such as grpo or "
+                "gigpo, or an environment with a probe"
+            )
+    finally:
+        env.close()
+
+
+def _dry_run(name: str, params: dict[str, Any]) -> None:
+    """Run an estimator on four synthetic turns to validate its parameters."""
+    batch = adv.TurnBatch(
+        ["g", "g", "g", "g"], ["a", "a", "b", "b"], [0, 1, 0, 1], [0.0, 1.0, 0.0, 0.0],
+        anchors=["s0", "s1", "s0", "s2"], info_gain=[0.1, 0.0, -0.1, 0.0], entropy=[1.0, 0.5, 0.2, 0.3],
+    )
+    adv.estimate(name, batch, **params)
+
+
+def make_env(config: Config) -> gym.Env:
+    env_id = full_id(config.env.id)
+    known = [e.id for e in turngym.list_envs()]
+    if env_id not in gym.registry:
+        raise ConfigError(f"env.id: {config.env.id!r} is not registered; accepted: {', '.join(known)}")
+    try:
+        return gym.make(env_id, **config.env.kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs {config.env.kwargs}: {exc}") from exc
