@@ -4,7 +4,7 @@ For T = 2, 4, 8 an episode of T turns is collected with SmolLM2-135M, then score
 best of ``--repeats`` timings is kept, and the two results are checked to agree within 1e-4.
 Prints one JSON line.
 
-    .venv/bin/python benchmarks/info_gain.py [--repeats 3] [--threads 1]
+    .venv/bin/python benchmarks/info_gain.py [--repeats 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch intra-op threads (default: torch's own, one per core; "
+                             "use 1 on a machine shared with other jobs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     policy = smollm2_135m(device="cpu")

@@ -4,7 +4,7 @@ Both runs use the same tasks, sampling and collector; "batched" steps all 8 epis
 ``policy.generate`` per turn, "sequential" collects the episodes one after another. Tokens are
 sampled action tokens. Prints one JSON line.
 
-    .venv/bin/python benchmarks/rollout.py [--episodes 8] [--turns 3] [--max-new-tokens 32] [--threads 1]
+    .venv/bin/python benchmarks/rollout.py [--episodes 8] [--turns 3] [--max-new-tokens 32] [--threads N]
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=4)
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch intra-op threads (default: torch's own, one per core; "
+                             "use 1 on a machine shared with other jobs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     policy = smollm2_135m(device="cpu")
