@@ -152,3 +152,23 @@ def test_separate_rollout_engine_is_synced_and_slept_around_updates(tmp_path):
     pairs = zip(trainer.policy.model.named_parameters(), engine.inner.model.named_parameters())
     for (name, a), (_, b) in pairs:
         assert torch.equal(a, b), name
+
+
+def test_syncing_lora_weights_leaves_the_frozen_base_bit_for_bit_unchanged():
+    policy = tiny_policy(seed=0)
+    policy.model.to(torch.bfloat16)
+    policy.add_lora(r=4, alpha=8)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # a trained adapter: merging now changes the weights
+    before = {n: p.clone() for n, p in policy.model.named_parameters() if ".base_layer." in n}
+    merged = dict(policy.named_weights())
+    for _ in range(20):
+        dict(policy.named_weights())
+    for name, p in policy.model.named_parameters():
+        if name in before:
+            assert torch.equal(p, before[name]), name
+    key = next(k for k in merged if k.endswith("q_proj.weight"))
+    base = next(v for k, v in before.items() if k.endswith("q_proj.base_layer.weight"))
+    assert not torch.equal(merged[key], base)  # the synced weights do carry the adapter

@@ -166,7 +166,11 @@ class HFPolicy:
         engine (:meth:`turngym.agents.vllm_policy.VLLMPolicy.load_weights`). Tensors are detached copies."""
         model = self.model
         is_peft = hasattr(model, "merge_adapter") and hasattr(model, "unmerge_adapter")
+        saved: dict[str, torch.Tensor] = {}
         if is_peft:
+            # merge/unmerge add and subtract the LoRA delta in place, which is not exact in low
+            # precision: keep the base weights and put them back bit for bit afterwards.
+            saved = {n: p.detach().clone() for n, p in model.named_parameters() if ".base_layer." in n}
             model.merge_adapter()
         try:
             for name, tensor in model.state_dict().items():
@@ -178,6 +182,10 @@ class HFPolicy:
         finally:
             if is_peft:
                 model.unmerge_adapter()
+                with torch.no_grad():
+                    for n, p in model.named_parameters():
+                        if n in saved:
+                            p.copy_(saved[n])
 
     # ----- sampling ----------------------------------------------------------------------
 

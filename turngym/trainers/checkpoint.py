@@ -111,9 +111,13 @@ def save_checkpoint(
         manifest.write_text(json.dumps({"step": step, "files": files}, indent=1), encoding="utf-8")
         with manifest.open("rb") as handle:
             os.fsync(handle.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if final.exists():  # re-saving a step: move the old one aside, never leave a gap
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", suffix=".tmp", dir=root))
+            os.replace(final, old / final.name)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
         fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -167,8 +167,6 @@ class Trainer:
             self.env_factory, self.rollout_policy, seeds, group_size=cfg.group_size, sampling=sampling,
             progress=False, run_id=f"step{self.step + 1}",
         )
-        if self.rollout_policy is not self.policy and hasattr(self.rollout_policy, "sleep"):
-            self.rollout_policy.sleep(1)  # free the GPU memory its KV cache holds for the update
         return records
 
     def belief_gain(self, records: Sequence[EpisodeRecord]) -> list[list[float]] | None:
@@ -230,6 +228,7 @@ class Trainer:
         order_rng = np.random.default_rng([self.config.seed, self.step])
         totals: dict[str, list[float]] = {"policy_loss": [], "kl": [], "entropy": [], "clip_fraction": [],
                                           "grad_norm": []}
+        skipped = 0
         self.policy.model.train()
         for _ in range(cfg.ppo_epochs):
             order = order_rng.permutation(episodes).tolist()
@@ -269,10 +268,16 @@ class Trainer:
                     totals["clip_fraction"].append(out.clip_fraction)
                 max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
                 norm = torch.nn.utils.clip_grad_norm_(self.trainable, max_norm)
+                if not torch.isfinite(norm):
+                    skipped += 1  # a NaN/inf gradient would poison the weights and Adam's moments
+                    self.optimizer.zero_grad(set_to_none=True)
+                    continue
                 totals["grad_norm"].append(float(norm))
                 self.optimizer.step()
         self.policy.model.eval()
-        return {k: float(np.mean(v)) if v else 0.0 for k, v in totals.items()}
+        result = {k: float(np.mean(v)) if v else 0.0 for k, v in totals.items()}
+        result["skipped_nonfinite_updates"] = skipped
+        return result
 
     def sync_weights(self) -> None:
         """Push the trained weights to a separate rollout engine (no-op when the policy samples itself)."""
@@ -314,6 +319,8 @@ class Trainer:
         timings["advantages"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
+        if self.rollout_policy is not self.policy and hasattr(self.rollout_policy, "sleep"):
+            self.rollout_policy.sleep(1)  # free the GPU memory its KV cache holds; woken in sync_weights
         losses = self.update(tensors)
         timings["update"] = time.perf_counter() - clock
 
@@ -357,7 +364,8 @@ class Trainer:
                     bar.update(task, completed=self.step, description=(
                         f"step {self.step} reward {m.get('reward_mean', 0):.3f} "
                         f"success {m.get('success_rate', 0):.2f}"))
-        if self.step >= cfg.steps and (not cfg.checkpoint_every or self.step % cfg.checkpoint_every):
+        latest = latest_checkpoint(self.checkpoint_dir)
+        if self.step >= cfg.steps and (latest is None or latest.name != f"step-{self.step:08d}"):
             self.save()
         self.metrics.close()
         rows = read_metrics(self.metrics.path)
