@@ -82,6 +82,8 @@ def test_corrupt_checkpoint_is_refused_not_loaded(tmp_path):
         ({"estimator": "gigpo", "params": {"omega": 1, "lamda": 2}}, "unknown parameter(s) ['lamda']"),
         ({"estimator": "gigpo", "params": {"gamma": 7}}, "gamma"),
         ({"combine": [[1.0, "grpo"], [0.5, "a2tgpo"]]}, "a2tgpo needs belief gain"),
+        ({"combine": [[1.0, "a2tgpo"], [0.5, "a2tgpo", {"eps": 0.3}]]}, "both provide clip_ranges"),
+        ({"estimator": "grpo", "empg": {"k": -1.0}}, "algorithm: k must be in [0, inf)"),
     ],
 )
 def test_bad_algorithm_is_refused_before_any_model_is_loaded(tmp_path, monkeypatch, algorithm, message):

@@ -43,9 +43,19 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
         if name not in known or name == "combine":
             raise ConfigError(f"{where}: unknown estimator {name!r}; accepted: {', '.join(known)}")
         try:
-            _dry_run(name, params)
+            adv.estimate(name, _synthetic_batch(), **params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where} parameters {params}: {exc}") from exc
+    try:  # the whole combination and EMPG on top, as the trainer will run them
+        result = (adv.estimate("combine", _synthetic_batch(), components=estimator_components(config))
+                  if config.algorithm.combine else None)
+        if config.algorithm.empg is not None:
+            if result is None:
+                _, name, params = estimator_components(config)[0]
+                result = adv.estimate(name, _synthetic_batch(), **params)
+            adv.empg(result, _synthetic_batch(), **config.algorithm.empg)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"algorithm: {exc}") from exc
     env = env_factory() if env_factory is not None else make_env(config)
     try:
         if not isinstance(env.unwrapped, TurnEnv):
@@ -62,13 +72,12 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
         env.close()
 
 
-def _dry_run(name: str, params: dict[str, Any]) -> None:
-    """Run an estimator on four synthetic turns to validate its parameters."""
-    batch = adv.TurnBatch(
+def _synthetic_batch() -> adv.TurnBatch:
+    """Four turns of two episodes with every optional field: enough to dry-run any estimator."""
+    return adv.TurnBatch(
         ["g", "g", "g", "g"], ["a", "a", "b", "b"], [0, 1, 0, 1], [0.0, 1.0, 0.0, 0.0],
         anchors=["s0", "s1", "s0", "s2"], info_gain=[0.1, 0.0, -0.1, 0.0], entropy=[1.0, 0.5, 0.2, 0.3],
     )
-    adv.estimate(name, batch, **params)
 
 
 def make_env(config: Config) -> gym.Env:
