@@ -174,3 +174,16 @@ def test_syncing_lora_weights_leaves_the_frozen_base_bit_for_bit_unchanged():
     key = next(k for k in merged if k.endswith("q_proj.weight"))
     base = next(v for k, v in before.items() if k.endswith("q_proj.base_layer.weight"))
     assert not torch.equal(merged[key], base)  # the synced weights do carry the adapter
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_kl_to_the_reference_starts_at_zero_and_grows(tmp_path, lora):
+    cfg = from_dict({**config(tmp_path, f"kl{lora}").to_dict(), "loss": {"kl_coef": 0.1}})
+    policy = tiny_policy(seed=0)
+    if lora:
+        policy.add_lora(r=4, alpha=8, target_modules=("q_proj", "v_proj"))
+    trainer = Trainer(cfg, policy=policy, env_factory=lambda: TwoDoorsEnv())
+    first = trainer.train_step().metrics["kl"]
+    later = [trainer.train_step().metrics["kl"] for _ in range(2)]
+    assert 0.0 <= first < max(later)  # the first minibatch sees the reference itself
+    assert max(later) > 1e-6

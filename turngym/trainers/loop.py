@@ -206,7 +206,9 @@ class Trainer:
             result = adv.empg(result, batch, **self.config.algorithm.empg)
         return result
 
-    def _reference_logprobs(self, sequences: list[list[int]]) -> torch.Tensor | None:
+    def reference_logprobs(self, tensors: TokenTensors) -> torch.Tensor | None:
+        """Log-probs of every episode's tokens under the reference, once per step (it never changes
+        within a step), in eval mode; ``None`` when the KL term is off."""
         if self.config.loss.kl_coef <= 0:
             return None
         model = self.policy.model
@@ -215,11 +217,18 @@ class Trainer:
             context = model.disable_adapter()
         else:
             self.policy.model = self.reference
+        out = torch.zeros_like(tensors.mask)
+        size = self.config.optim.micro_batch_episodes
         try:
+            self.policy.model.eval()
             with context, torch.no_grad():
-                return self.policy.token_logprobs(sequences).logprobs
+                for start in range(0, len(tensors.sequences), size):
+                    chunk = tensors.sequences[start:start + size]
+                    scored = self.policy.token_logprobs(chunk).logprobs.cpu()
+                    out[start:start + len(chunk), : scored.shape[1]] = scored
         finally:
             self.policy.model = model
+        return out
 
     def update(self, tensors: TokenTensors) -> dict[str, float]:
         """PPO epochs over minibatches of episodes, accumulating micro-batches."""
@@ -229,6 +238,7 @@ class Trainer:
         totals: dict[str, list[float]] = {"policy_loss": [], "kl": [], "entropy": [], "clip_fraction": [],
                                           "grad_norm": []}
         skipped = 0
+        reference = self.reference_logprobs(tensors)
         self.policy.model.train()
         for _ in range(cfg.ppo_epochs):
             order = order_rng.permutation(episodes).tolist()
@@ -239,7 +249,7 @@ class Trainer:
                 for mc_start in range(0, len(minibatch), cfg.micro_batch_episodes):
                     rows = minibatch[mc_start:mc_start + cfg.micro_batch_episodes]
                     part = tensors.select(rows)
-                    ref = self._reference_logprobs(part.sequences)
+                    ref = None if reference is None else reference[rows, : part.mask.shape[1]]
                     scored = self.policy.token_logprobs(part.sequences, with_grad=True, with_entropy=True)
                     entropy = scored.entropy.cpu()
                     if loss_cfg.entropy_coef == 0:
@@ -253,7 +263,7 @@ class Trainer:
                         scored.logprobs.cpu(), part.old_logprobs, part.advantages, part.mask,
                         clip_low=clip_low, clip_high=clip_high, dual_clip=loss_cfg.dual_clip,
                         aggregation=loss_cfg.aggregation,
-                        ref_logprobs=None if ref is None else ref.cpu(), kl_coef=loss_cfg.kl_coef,
+                        ref_logprobs=ref, kl_coef=loss_cfg.kl_coef,
                         entropy=entropy,
                         entropy_coef=loss_cfg.entropy_coef, norm=float(tensors.mask.shape[1]),
                     )
