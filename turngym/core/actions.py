@@ -109,6 +109,15 @@ _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_-]*)\s*>")
 
 
+def _text_problem(text: Any, not_text_message: str) -> ActionError | None:
+    """The error for an action that is not text or is too long to parse, else ``None``."""
+    if not isinstance(text, str):
+        return ActionError("not_text", not_text_message)
+    if len(text) > MAX_ACTION_CHARS:
+        return ActionError("too_long", f"The action is {len(text)} characters; at most {MAX_ACTION_CHARS}.")
+    return None
+
+
 def _accepted_tags(tools: Sequence[ToolSpec]) -> str:
     return ", ".join(f"<{t.tag}>...</{t.tag}>" for t in tools if t.tag)
 
@@ -158,12 +167,9 @@ def parse_tagged(text: Any, tools: Sequence[ToolSpec], *, max_calls: int = 1) ->
     """
     tagged = [t for t in tools if t.tag]
     accepted = _accepted_tags(tagged)
-    if not isinstance(text, str):
-        return ActionError("not_text", f"The action must be text. Accepted: {accepted}.")
-    if len(text) > MAX_ACTION_CHARS:
-        return ActionError(
-            "too_long", f"The action is {len(text)} characters; at most {MAX_ACTION_CHARS}."
-        )
+    problem = _text_problem(text, f"The action must be text. Accepted: {accepted}.")
+    if problem is not None:
+        return problem
     by_tag = {t.tag.lower(): t for t in tagged if t.tag}
     visible = _THINK.sub(" ", text)
     calls: list[ParsedCall] = []
@@ -298,12 +304,9 @@ def parse_python_calls(
     ``non_literal``, ``bad_arguments`` and ``too_many_calls``.
     """
     names = _accepted_tools(tools)
-    if not isinstance(text, str):
-        return ActionError("not_text", f"The action must be text such as f(a=1). Tools: {names}.")
-    if len(text) > MAX_ACTION_CHARS:
-        return ActionError(
-            "too_long", f"The action is {len(text)} characters; at most {MAX_ACTION_CHARS}."
-        )
+    problem = _text_problem(text, f"The action must be text such as f(a=1). Tools: {names}.")
+    if problem is not None:
+        return problem
     fenced = _FENCE.search(text)
     source = (fenced.group(1) if fenced else _THINK.sub(" ", text)).strip()
     if not source:
