@@ -1,10 +1,12 @@
 """Checkpoint and resume: an interrupted run, resumed, ends exactly where an uninterrupted one does."""
 
+import warnings
+
 import pytest
 import torch
 
 from tests.training.tiny import TwoDoorsEnv, tiny_policy
-from turngym.trainers.checkpoint import CheckpointError, latest_checkpoint
+from turngym.trainers.checkpoint import CheckpointError, CheckpointWarning, latest_checkpoint
 from turngym.trainers.config import ConfigError, from_dict
 from turngym.trainers.loop import Trainer
 from turngym.trainers.metrics import read_metrics
@@ -64,14 +66,50 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, monk
     assert len(list((tmp_path / "resumed" / "trajectories").glob("*.jsonl"))) == 4
 
 
+def steps_on_disk(run):
+    trajectories = sorted(p.name for p in (run / "trajectories").glob("*.jsonl"))
+    return [r["step"] for r in read_metrics(run / "metrics.jsonl")], trajectories
+
+
 def test_corrupt_checkpoint_is_refused_not_loaded(tmp_path):
     cfg = config(tmp_path, "corrupt")
     make(cfg).run(stop_after=2)
     path = latest_checkpoint(tmp_path / "corrupt" / "checkpoints")
     weights = path / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-10])
-    with pytest.raises(CheckpointError, match="half-written or truncated"):
+    with pytest.raises(CheckpointError, match=r"(?s)no checkpoint under .* verifies.*- step-00000002: .*"
+                                              r"half-written or truncated"):
         make(cfg)
+    assert weights.is_file()  # nothing deleted or renamed, and the run's records are untouched
+    assert steps_on_disk(tmp_path / "corrupt") == ([1, 2], ["step-000001.jsonl", "step-000002.jsonl"])
+
+
+def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path):
+    cfg = config(tmp_path, "fallback")
+    run = tmp_path / "fallback"
+    make(cfg).run()
+    newest = run / "checkpoints" / "step-00000004"
+    data = bytearray((newest / "optimizer.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flipped on disk after a complete save
+    (newest / "optimizer.pt").write_bytes(bytes(data))
+
+    with pytest.warns(CheckpointWarning) as caught:
+        resumed = make(cfg)
+    message = str(caught[0].message)
+    assert "resuming from step-00000002 (step 2), not the newest checkpoint" in message
+    assert "step-00000004 is corrupt" in message and "optimizer.pt does not match its SHA-256" in message
+    assert "kept for inspection as step-00000004.corrupt" in message
+    assert resumed.step == 2 and resumed.resumed_from == run / "checkpoints" / "step-00000002"
+    assert (run / "checkpoints" / "step-00000004.corrupt" / "optimizer.pt").read_bytes() == bytes(data)
+    assert steps_on_disk(run)[0] == [1, 2]
+
+    resumed.run()
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == [
+        "step-00000002", "step-00000004", "step-00000004.corrupt"]
+    assert steps_on_disk(run) == ([1, 2, 3, 4], [f"step-{k:06d}.jsonl" for k in (1, 2, 3, 4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CheckpointWarning)
+        assert make(cfg).step == 4  # the fresh step 4 verifies: no warning now
 
 
 @pytest.mark.parametrize(

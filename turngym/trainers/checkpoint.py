@@ -11,6 +11,12 @@ complete, so a run killed while saving leaves at most a ``.tmp`` directory that
 is never picked up. Loading checks the manifest first: a missing, truncated or
 altered file raises :class:`CheckpointError` saying which, and nothing is
 loaded. Tensors load with ``weights_only=True`` (no arbitrary pickles).
+
+Resuming (:func:`load_latest`) takes the newest checkpoint that verifies: a
+newer one damaged on disk after it was written (a storage fault, not a torn
+save) is skipped with a reason, and :func:`set_aside` renames it so that it is
+kept for inspection but never picked up, pruned or overwritten. When none
+verifies, the error lists every checkpoint and why it failed.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ _NAME = re.compile(r"^step-(\d{8})$")
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is incomplete or corrupt; it was not loaded."""
+
+
+class CheckpointWarning(UserWarning):
+    """A newer checkpoint failed verification and an older one was resumed from instead."""
 
 
 def _sha256(path: Path) -> str:
@@ -184,3 +194,48 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     """The newest checkpoint under ``directory`` (verified later by :func:`load_checkpoint`)."""
     found = list_checkpoints(directory)
     return found[-1] if found else None
+
+
+def load_latest(
+    directory: str | os.PathLike[str],
+) -> tuple[Path, dict[str, Any], list[tuple[Path, str]]] | None:
+    """Load the newest checkpoint under ``directory`` that verifies, skipping newer corrupt ones.
+
+    Returns ``(path, loaded, skipped)``: ``loaded`` as from :func:`load_checkpoint`, ``skipped``
+    the newer checkpoints that failed, newest first, each with why (nothing is deleted). A step
+    directory that lost its manifest counts as failed rather than being silently passed over.
+    Returns ``None`` when there is no checkpoint at all; raises :class:`CheckpointError` listing
+    every checkpoint and its failure when none verifies.
+    """
+    root = Path(directory)
+    found = sorted(p for p in root.iterdir() if p.is_dir() and _NAME.match(p.name)) if root.is_dir() else []
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(found):
+        try:
+            return path, load_checkpoint(path), skipped
+        except CheckpointError as exc:
+            skipped.append((path, str(exc)))
+    if not skipped:
+        return None
+    listing = "\n".join(f"  - {path.name}: {why}" for path, why in skipped)
+    raise CheckpointError(
+        f"no checkpoint under {root} verifies, so the run cannot resume (nothing was loaded or "
+        f"deleted):\n{listing}\nRestore a good copy, or move {root} aside to start from step 0."
+    )
+
+
+def set_aside(path: str | os.PathLike[str]) -> Path:
+    """Rename a failed checkpoint to ``step-NNNNNNNN.corrupt`` (``.corrupt-2``, ... if taken).
+
+    The renamed directory no longer looks like a checkpoint, so it is kept for inspection while a
+    resumed run saves that step afresh, prunes old checkpoints and resumes again without it.
+    """
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{n}")
+    os.replace(path, target)
+    fsync_dir(path.parent)
+    return target

@@ -25,6 +25,7 @@ import copy
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -39,10 +40,12 @@ from turngym.core.trajectory import EpisodeRecord, write_episodes
 from turngym.trainers import advantages as adv
 from turngym.trainers.batching import TokenTensors, token_tensors, trainable, turn_batch
 from turngym.trainers.checkpoint import (
+    CheckpointWarning,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest,
     restore_rng,
     save_checkpoint,
+    set_aside,
 )
 from turngym.trainers.config import Config, ConfigError
 from turngym.trainers.loss import ppo_loss
@@ -110,6 +113,7 @@ class Trainer:
         self.step = 0
         self.cursor = config.env.task_seed
         self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.resumed_from: Path | None = None
         resumed = self._resume()
         self.metrics = MetricsLogger(
             self.run_dir, tensorboard=config.train.tensorboard, resume_step=self.step if resumed else None
@@ -130,14 +134,24 @@ class Trainer:
         )
 
     def _resume(self) -> bool:
-        path = latest_checkpoint(self.checkpoint_dir)
-        if path is None:
+        """Load the newest checkpoint that verifies; warn about, and set aside, newer corrupt ones."""
+        found = load_latest(self.checkpoint_dir)  # CheckpointError when none verifies: nothing loaded
+        if found is None:
             return False
-        loaded = load_checkpoint(path)  # raises CheckpointError on a corrupt one: never half-loaded
+        path, loaded, skipped = found
         params = dict(self.policy.model.named_parameters())
         missing = [n for n in loaded["weights"] if n not in params]
         if missing:
             raise ConfigError(f"checkpoint {path} holds weights this model lacks: {missing[:3]}")
+        if skipped:
+            notes = []
+            for bad, why in skipped:  # renamed, not deleted: this run will save those steps again
+                kept = set_aside(bad)
+                notes.append(f"{bad.name} is corrupt ({why}); kept for inspection as {kept.name}")
+            warnings.warn(
+                f"resuming from {path.name} (step {int(loaded['state']['step'])}), not the newest "
+                f"checkpoint: {'; '.join(notes)}", CheckpointWarning, stacklevel=3,
+            )
         with torch.no_grad():
             for name, tensor in loaded["weights"].items():
                 params[name].copy_(tensor.to(params[name].device))
@@ -146,6 +160,7 @@ class Trainer:
         self.step = int(loaded["state"]["step"])
         self.cursor = int(loaded["state"]["cursor"])
         self.sync_weights()
+        self.resumed_from = path
         return True
 
     # ----- the phases -------------------------------------------------------------------
