@@ -1,11 +1,13 @@
 """Checkpoint and resume: an interrupted run, resumed, ends exactly where an uninterrupted one does."""
 
+import shutil
 import warnings
 
 import pytest
 import torch
 
 from tests.training.tiny import TwoDoorsEnv, tiny_policy
+from turngym.core.trajectory import read_episodes
 from turngym.trainers.checkpoint import CheckpointError, CheckpointWarning, latest_checkpoint
 from turngym.trainers.config import ConfigError, from_dict
 from turngym.trainers.loop import Trainer
@@ -101,7 +103,7 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path):
     assert "kept for inspection as step-00000004.corrupt" in message
     assert resumed.step == 2 and resumed.resumed_from == run / "checkpoints" / "step-00000002"
     assert (run / "checkpoints" / "step-00000004.corrupt" / "optimizer.pt").read_bytes() == bytes(data)
-    assert steps_on_disk(run)[0] == [1, 2]
+    assert steps_on_disk(run) == ([1, 2], ["step-000001.jsonl", "step-000002.jsonl"])
 
     resumed.run()
     assert [p.name for p in sorted((run / "checkpoints").iterdir())] == [
@@ -110,6 +112,24 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CheckpointWarning)
         assert make(cfg).step == 4  # the fresh step 4 verifies: no warning now
+
+
+def test_resume_leaves_one_record_per_step(tmp_path):
+    cfg = from_dict({**config(tmp_path, "kill").to_dict(), "train": {"steps": 3, "checkpoint_every": 2,
+                                                                      "progress": False}})
+    run = tmp_path / "kill"
+    make(cfg).run()
+    # A kill after step 3 wrote its metrics and trajectories but before its checkpoint:
+    shutil.rmtree(run / "checkpoints" / "step-00000003")
+    (run / "trajectories" / "step-000004.jsonl").write_text("")  # and any later debris
+    resumed = make(cfg)
+    assert resumed.step == 2
+    assert steps_on_disk(run) == ([1, 2], ["step-000001.jsonl", "step-000002.jsonl"])
+    resumed.run()
+    steps, files = steps_on_disk(run)
+    assert steps == [1, 2, 3] and files == [f"step-{k:06d}.jsonl" for k in (1, 2, 3)]
+    episodes = [len(read_episodes(run / "trajectories" / f)) for f in files]
+    assert episodes == [8, 8, 8]
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,12 @@ One step:
 
 Each phase is a method, so a distributed engine can reuse them one by one.
 Everything is checked before any model is loaded (:meth:`Trainer.preflight`).
+
+A run leaves exactly one record of each step. Resuming from the checkpoint of
+step ``k`` (the newest that verifies) drops whatever a killed run wrote past
+``k``: metrics lines, TensorBoard events (``purge_step``) and the trajectory
+files ``trajectories/step-NNNNNN.jsonl`` of later steps; a fresh run (no
+checkpoint) starts from step 0 and drops them all.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -115,6 +122,7 @@ class Trainer:
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.resumed_from: Path | None = None
         resumed = self._resume()
+        trim_trajectories(self.run_dir / "trajectories", self.step)
         self.metrics = MetricsLogger(
             self.run_dir, tensorboard=config.train.tensorboard, resume_step=self.step if resumed else None
         )
@@ -380,8 +388,7 @@ class Trainer:
             while self.step < target:
                 result = self.train_step()
                 if cfg.save_trajectories:
-                    name = f"step-{self.step:06d}.jsonl"
-                    write_episodes(self.run_dir / "trajectories" / name, result.records)
+                    write_episodes(trajectory_path(self.run_dir, self.step), result.records)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save()
                 if bar is not None and task is not None:
@@ -397,6 +404,32 @@ class Trainer:
         if rows:
             plot_curves(rows, self.run_dir / "curves.png")
         return self.run_dir
+
+
+_TRAJECTORY_FILE = re.compile(r"^step-(\d+)\.jsonl$")
+
+
+def trajectory_path(run_dir: str | Path, step: int) -> Path:
+    """Where the episodes of ``step`` are written: ``<run>/trajectories/step-NNNNNN.jsonl``."""
+    return Path(run_dir) / "trajectories" / f"step-{step:06d}.jsonl"
+
+
+def trim_trajectories(directory: str | Path, last_step: int) -> list[Path]:
+    """Delete the trajectory files of steps after ``last_step`` and return them.
+
+    They belong to the future a killed run abandoned: the resumed run collects those steps again,
+    so keeping them would leave two different records of one step (or one the metrics lack).
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.iterdir()):
+        match = _TRAJECTORY_FILE.match(path.name)
+        if match and int(match.group(1)) > last_step and path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:

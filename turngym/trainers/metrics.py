@@ -3,7 +3,9 @@
 ``metrics.jsonl`` gets one object per step, appended and flushed as the step
 ends, so a killed run keeps every finished step. On resume, lines after the
 checkpoint's step are dropped (they belong to the abandoned future) by
-rewriting the file atomically.
+rewriting the file atomically. TensorBoard is opened with ``purge_step`` one
+past the resume step (1 for a fresh run), so its reader hides the abandoned
+events in the same way and each step keeps one value per metric.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class MetricsLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+                self._writer = SummaryWriter(
+                    log_dir=str(Path(run_dir) / "tensorboard"), purge_step=(resume_step or 0) + 1
+                )
             except Exception as exc:  # optional: say why it is off, never fail a run for it
                 self.tensorboard_error = f"TensorBoard logging is off: {exc}"
 
