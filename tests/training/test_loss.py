@@ -57,8 +57,10 @@ def test_aggregations_by_hand():
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     assert aggregate(values, mask, "token_mean").item() == pytest.approx(7 / 3)
     assert aggregate(values, mask, "seq_mean_token_mean").item() == pytest.approx((1.5 + 4) / 2)
-    assert aggregate(values, mask, "seq_mean_token_sum_norm").item() == pytest.approx((3 / 3 + 4 / 3) / 2)
     assert aggregate(values, mask, "seq_mean_token_sum_norm", norm=10).item() == pytest.approx(0.35)
+    for norm in (None, 0):  # no silent fallback to the padded width
+        with pytest.raises(ValueError, match="needs a constant norm > 0"):
+            aggregate(values, mask, "seq_mean_token_sum_norm", norm=norm)
     with pytest.raises(ValueError, match="accepted: token_mean"):
         aggregate(values, mask, "mean")
 
@@ -79,3 +81,33 @@ def test_shape_mismatch_is_explained():
         ppo_loss(torch.zeros(1, 2), torch.zeros(1, 3), torch.zeros(1, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match="dual_clip must be > 1"):
         ppo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1, 2), dual_clip=1.0)
+
+
+def test_sum_norm_loss_is_the_same_however_episodes_are_micro_batched():
+    """The trainer weighs each micro-batch by its share of episodes; with a constant norm the sum
+    equals the loss over all episodes at once, although each micro-batch is padded to its own width."""
+    gen = torch.Generator().manual_seed(0)
+    lengths = [3, 9, 5, 12, 7]
+    n, width = len(lengths), max(lengths)
+    mask = torch.zeros(n, width, dtype=torch.float64)
+    for i, length in enumerate(lengths):
+        mask[i, 1:length] = 1.0  # the first token is the prompt's
+    logp = -torch.rand(n, width, generator=gen, dtype=torch.float64)
+    old = logp + 0.2 * torch.randn(n, width, generator=gen, dtype=torch.float64)
+    adv = torch.randn(n, width, generator=gen, dtype=torch.float64)
+    ref = logp - 0.1 * torch.rand(n, width, generator=gen, dtype=torch.float64)
+    entropy = torch.rand(n, width, generator=gen, dtype=torch.float64)
+
+    def loss(rows, norm=None):
+        rows = list(rows)
+        cut = max(lengths[i] for i in rows)  # re-padded to this micro-batch's longest
+        pick = [t[rows, :cut] for t in (logp, old, adv, mask, ref, entropy)]
+        out = ppo_loss(*pick[:4], aggregation="seq_mean_token_sum_norm", ref_logprobs=pick[4], kl_coef=0.1,
+                       entropy=pick[5], entropy_coef=0.01, norm=cut if norm is None else norm)
+        return out.loss * len(rows) / n
+
+    whole = loss(range(n), norm=24).item()
+    for split in ([[0, 1], [2, 3, 4]], [[0], [1], [2], [3], [4]], [[3, 1], [0, 4, 2]]):
+        assert sum(loss(rows, norm=24) for rows in split).item() == pytest.approx(whole, rel=1e-12, abs=0)
+    padded = sum(loss(rows) for rows in ([0, 2], [1, 3, 4])).item()  # the old per-batch width
+    assert padded != pytest.approx(loss(range(n)).item(), rel=1e-3)

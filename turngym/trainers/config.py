@@ -119,6 +119,10 @@ class LossConfig:
     """Entropy bonus weight."""
     aggregation: str = "token_mean"
     """``token_mean``, ``seq_mean_token_mean`` or ``seq_mean_token_sum_norm``."""
+    norm_tokens: int | None = None
+    """``seq_mean_token_sum_norm`` only: the constant each episode's token sum is divided by, the
+    same for every micro-batch and step (Dr. GRPO's generation budget). ``null``: derived as
+    ``rollout.max_new_tokens`` x the environment's ``max_turns``."""
 
 
 @dataclass
@@ -182,7 +186,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 POSITIVE: tuple[str, ...] = (
     "rollout.group_size", "rollout.groups_per_step", "rollout.max_new_tokens", "optim.lr",
     "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
-    "loss.clip_eps", "rollout.temperature", "model.lora.r",
+    "loss.clip_eps", "rollout.temperature", "model.lora.r", "loss.norm_tokens",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",

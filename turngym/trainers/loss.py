@@ -12,8 +12,11 @@ informative turns.
 
 Aggregation over tokens (``token_mean`` weighs every token equally;
 ``seq_mean_token_mean`` every episode equally; ``seq_mean_token_sum_norm``
-sums an episode's tokens and divides by a constant, the padded length, so that
-long episodes are not down-weighted per token, as in Dr. GRPO).
+sums an episode's tokens and divides by a constant ``norm``, so that long
+episodes are not down-weighted per token, as in Dr. GRPO). ``norm`` must be
+given and fixed for the run (the trainer passes the generation budget, see
+``loss.norm_tokens``): dividing by the padded width instead would make the
+loss scale depend on how episodes happen to be batched.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ AGGREGATIONS: tuple[str, ...] = ("token_mean", "seq_mean_token_mean", "seq_mean_
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, norm: float | None = None) -> torch.Tensor:
-    """Reduce per-token ``values`` to a scalar over ``mask`` (see the module docstring)."""
+    """Reduce per-token ``values`` to a scalar over ``mask`` (see the module docstring).
+
+    ``norm`` is the constant divisor of ``seq_mean_token_sum_norm`` (required there, unused otherwise).
+    """
     mask = mask.to(values.dtype)
     if mode == "token_mean":
         return (values * mask).sum() / mask.sum().clamp_min(1.0)
@@ -36,7 +42,12 @@ def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, norm: float |
         keep = counts > 0
         return (per_sequence[keep] / counts[keep]).mean() if keep.any() else per_sequence.sum() * 0.0
     if mode == "seq_mean_token_sum_norm":
-        return (per_sequence / float(norm or values.shape[-1])).mean()
+        if norm is None or not norm > 0:
+            raise ValueError(
+                f"seq_mean_token_sum_norm needs a constant norm > 0 (the generation budget in tokens), "
+                f"got {norm!r}; the padded width would tie the loss scale to the batching"
+            )
+        return (per_sequence / float(norm)).mean()
     raise ValueError(f"unknown loss aggregation {mode!r}; accepted: {', '.join(AGGREGATIONS)}")
 
 
@@ -77,7 +88,8 @@ def ppo_loss(
     """PPO clipped policy loss with optional per-token clip ranges, dual clip, KL and entropy terms.
 
     ``clip_low``/``clip_high`` are scalars or ``[episodes, tokens]`` tensors (per-turn
-    ranges broadcast to their tokens); ``clip_high`` defaults to ``clip_low``.
+    ranges broadcast to their tokens); ``clip_high`` defaults to ``clip_low``. ``norm`` is the
+    constant divisor that ``seq_mean_token_sum_norm`` requires (see :func:`aggregate`).
     """
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown loss aggregation {aggregation!r}; accepted: {', '.join(AGGREGATIONS)}")
