@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from turngym.agents.cpu_linear import PackedLinears, maybe_packed, prepack_supported
+from turngym.agents.kv_cache import append_cache
 from turngym.agents.policy import Generation, SamplingParams, check_prompts
 
 
@@ -68,6 +70,11 @@ class HFPolicy:
             next turn of an episode), only the new tokens are prefilled. Clear it
             automatically when a parameter changes in place (an optimizer step), or
             with :meth:`clear_prefix_cache`.
+        cpu_prepack: sample through oneDNN-prepacked copies of the linear weights
+            (:mod:`turngym.agents.cpu_linear`): about 1.2-1.4x faster batched decoding
+            on a CPU for one more copy of the weights in memory. ``None`` (default):
+            on when the model is float32 on a CPU and this PyTorch supports it, except
+            for single-prompt calls on one thread (see :meth:`_cpu_packer`).
     """
 
     def __init__(
@@ -79,6 +86,7 @@ class HFPolicy:
         end_token_ids: Sequence[int] | None = None,
         max_batch_size: int = 64,
         prefix_cache_tokens: int = 32768,
+        cpu_prepack: bool | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -97,6 +105,8 @@ class HFPolicy:
         self._prefix_cache: OrderedDict[int, _CachedPrefix] = OrderedDict()
         self._prefix_key = 0
         self._cached_version = -1
+        self.cpu_prepack = cpu_prepack
+        self._packer: PackedLinears | None = None
 
     # ----- construction ------------------------------------------------------------------
 
@@ -199,9 +209,32 @@ class HFPolicy:
         if params.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(params.seed)
         results: list[Generation] = []
-        for start in range(0, len(checked), self.max_batch_size):
-            results.extend(self._sample(checked[start:start + self.max_batch_size], params, generator))
+        with maybe_packed(self._cpu_packer(rows=len(checked))):
+            for start in range(0, len(checked), self.max_batch_size):
+                results.extend(self._sample(checked[start:start + self.max_batch_size], params, generator))
         return results
+
+    def _cpu_packer(self, rows: int) -> PackedLinears | None:
+        """The prepacked-weights helper when ``cpu_prepack`` applies to this call, else None.
+
+        Automatically (``cpu_prepack=None``) a one-row call on one thread keeps MKL's
+        matrix-vector path, which does not repack weights and measured faster there
+        (SmolLM2-135M: 82 vs 95 ms a step); every other case measured faster packed.
+        """
+        one_row_one_thread = rows == 1 and torch.get_num_threads() == 1
+        if self.cpu_prepack is False or (self.cpu_prepack is None and one_row_one_thread):
+            return None
+        usable = self.device.type == "cpu" and prepack_supported()
+        if not usable:
+            if self.cpu_prepack:
+                raise RuntimeError(
+                    "cpu_prepack=True needs a float32 model on a CPU and a PyTorch build with oneDNN "
+                    f"(model on {self.device}, oneDNN prepacking supported: {prepack_supported()})"
+                )
+            return None
+        if self._packer is None or self._packer.model is not self.model:
+            self._packer = PackedLinears(self.model, rows_hint=min(self.max_batch_size, 8))
+        return self._packer
 
     def _sample(
         self, prompts: list[list[int]], params: SamplingParams, generator: torch.Generator | None
@@ -219,7 +252,9 @@ class HFPolicy:
         pasts = [self._lookup(p) for p in unique_prompts]
         for key in {key for key, _ in pasts if key is not None}:
             self._prefix_cache.pop(key, None)  # superseded by the longer sequence stored below
-        cache, attention, new_ids, positions = self._prefill_inputs(unique_prompts, [e for _, e in pasts])
+        cache, attention, new_ids, positions = self._prefill_inputs(
+            unique_prompts, [e for _, e in pasts], reserve=params.max_new_tokens + 1
+        )
         out = self.model(
             input_ids=new_ids, attention_mask=attention, position_ids=positions,
             past_key_values=cache, use_cache=True, logits_to_keep=1,
@@ -280,6 +315,17 @@ class HFPolicy:
         """Forget all cached key/value prefixes (e.g. after the weights changed)."""
         self._prefix_cache.clear()
 
+    def weights_changed(self) -> None:
+        """Drop everything derived from the current weights: cached prefixes and prepacked copies.
+
+        Both are also refreshed automatically when torch's in-place write counters
+        move, but some writers leave those counters alone (``torch.optim.AdamW(...,
+        fused=True)`` does), so a training loop calls this after every optimiser step.
+        """
+        self._prefix_cache.clear()
+        if self._packer is not None:
+            self._packer.clear()
+
     def _weights_version(self) -> int:
         """Changes whenever a parameter is modified in place (torch counts in-place writes)."""
         return sum(p._version for p in self.model.parameters()) + id(self.model)
@@ -293,11 +339,13 @@ class HFPolicy:
         return best
 
     def _prefill_inputs(
-        self, prompts: list[list[int]], pasts: list[_CachedPrefix | None]
+        self, prompts: list[list[int]], pasts: list[_CachedPrefix | None], *, reserve: int
     ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Left-padded cached prefixes plus left-padded new tokens, with a 2D mask and positions."""
-        from transformers import DynamicCache
+        """Left-padded cached prefixes plus left-padded new tokens, with a 2D mask and positions.
 
+        The cache returned appends in place with room for ``reserve`` decoded tokens
+        (:mod:`turngym.agents.kv_cache`).
+        """
         device = self.device
         rows = len(prompts)
         past_lens = [len(e.ids) if e is not None else 0 for e in pasts]
@@ -312,9 +360,8 @@ class HFPolicy:
             mask[row, width_past + width_new - len(tail):] = 1
         mask = mask.to(device)
         positions = ((mask.cumsum(-1) - 1).clamp(min=0))[:, width_past:]
-        cache = None
+        cache = append_cache(self.model.config, reserve=(width_new if width_past else 0) + reserve)
         if width_past:
-            cache = DynamicCache(config=self.model.config)
             template = next(e for e in pasts if e is not None).layers
             for layer, (k0, v0) in enumerate(template):
                 keys = k0.new_zeros((rows, k0.shape[0], width_past, k0.shape[2]))
@@ -431,8 +478,23 @@ def _choose(
             before = sorted_probs.cumsum(dim=-1) - sorted_probs
             sorted_probs = sorted_probs.masked_fill(before >= params.top_p, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        chosen = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        chosen = _sample_rows(probs, generator)
     return chosen, log_probs.gather(-1, chosen[:, None]).squeeze(-1)
+
+
+def _sample_rows(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of (unnormalised) ``probs`` by inverting the cumulative distribution.
+
+    Same distribution as ``torch.multinomial(probs, 1)``, which on a CPU costs about 10 ms
+    for 8 rows of a 49k vocabulary (a tenth of a decode step); a float64 cumulative sum and
+    a binary search cost well under 1 ms. Zero-probability tokens are never drawn: the
+    search returns the first token whose cumulative mass exceeds the uniform draw.
+    """
+    cumulative = probs.double().cumsum(dim=-1)
+    total = cumulative[:, -1:]
+    uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
+    chosen = torch.searchsorted(cumulative, uniform, right=True).squeeze(-1)
+    return chosen.clamp_(max=probs.shape[-1] - 1)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

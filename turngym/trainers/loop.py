@@ -316,6 +316,9 @@ class Trainer:
     def sync_weights(self) -> None:
         """Push the trained weights to a separate rollout engine (no-op when the policy samples itself)."""
         engine = self.rollout_policy
+        changed = getattr(self.policy, "weights_changed", None)
+        if changed is not None:
+            changed()  # caches keyed on torch's write counters miss a fused optimiser's writes
         if engine is self.policy:
             return
         can_sleep = hasattr(engine, "wake_up")

@@ -1,0 +1,125 @@
+"""Prepacked oneDNN linear weights: F.linear's outputs, refreshed when weights change, never in autograd."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from tests.agents.conftest import tiny_llama
+from turngym.agents.cpu_linear import PackedLinears, prepack_supported
+from turngym.agents.hf_policy import HFPolicy, _sample_rows
+from turngym.agents.policy import SamplingParams
+
+needs_prepack = pytest.mark.skipif(
+    not prepack_supported(), reason="this PyTorch build cannot prepack linear weights with oneDNN"
+)
+PROMPTS = [[1, 9690, 198, 67, 2, 198, 1, 520, 9531, 198], [1, 4093, 198, 69, 70, 2, 198, 1, 520, 9531, 198]]
+
+
+@needs_prepack
+def test_packed_layers_match_and_are_restored():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8, bias=False))
+    packer = PackedLinears(model)
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        want = model(x)
+        with packer.active():
+            assert all("forward" in m.__dict__ for m in model if isinstance(m, nn.Linear))
+            got = model(x)
+    assert all("forward" not in m.__dict__ for m in model)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@needs_prepack
+def test_in_place_weight_changes_are_repacked_and_gradients_use_the_real_weights():
+    torch.manual_seed(0)
+    layer = nn.Linear(8, 4)
+    packer = PackedLinears(layer)
+    x = torch.randn(2, 8)
+    with torch.no_grad(), packer.active():
+        before = layer(x)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # what an optimizer step does
+        with packer.active():
+            after = layer(x)
+        want = nn.functional.linear(x, layer.weight, layer.bias)
+        torch.testing.assert_close(after, want, atol=1e-5, rtol=0)
+    assert not torch.allclose(before, after)
+    with packer.active():
+        layer(x).sum().backward()  # grad enabled: the ordinary path, so the weight gets its gradient
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+@needs_prepack
+def test_policy_samples_the_same_with_and_without_prepacking(smol_tokenizer):
+    packed = tiny_llama(smol_tokenizer).add_lora(r=4)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # a trained adapter: non-zero LoRA B so the adapter layers matter
+        for name, param in packed.model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(0.05 * torch.randn(param.shape, generator=generator))
+    plain = HFPolicy(copy.deepcopy(packed.model), smol_tokenizer)
+    packed.cpu_prepack, plain.cpu_prepack = True, False
+    params = SamplingParams(temperature=0, max_new_tokens=8)
+    for _ in range(2):
+        ours, theirs = packed.generate(PROMPTS, params), plain.generate(PROMPTS, params)
+        for a, b in zip(ours, theirs):
+            assert a.token_ids == b.token_ids
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        for policy in (packed, plain):  # a training step in between: the packer must follow it
+            with torch.no_grad():
+                for name, param in policy.model.named_parameters():
+                    if "lora_A" in name:
+                        param.mul_(-1.2)
+    assert packed._packer is not None and packed._packer._packed
+
+
+def test_prepack_is_refused_where_it_cannot_apply(smol_tokenizer):
+    policy = tiny_llama(smol_tokenizer)
+    policy.cpu_prepack = True
+    if prepack_supported():
+        assert policy._cpu_packer(rows=2) is not None
+    else:
+        with pytest.raises(RuntimeError, match="cpu_prepack=True needs"):
+            policy.generate(PROMPTS, SamplingParams(max_new_tokens=2))
+    policy.cpu_prepack = None
+    torch.set_num_threads(1)
+    assert policy._cpu_packer(rows=1) is None  # one row on one thread keeps MKL's gemv path
+    assert isinstance(policy, HFPolicy)
+
+
+def test_inverse_cdf_sampling_follows_the_distribution_and_skips_zero_mass():
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 2.0]])  # unnormalised rows are fine
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.stack([_sample_rows(probs, generator) for _ in range(20000)])
+    assert draws.shape == (20000, 2) and torch.all(draws[:, 1] == 3)
+    counts = torch.bincount(draws[:, 0], minlength=4).double() / 20000
+    assert counts[1] == 0
+    expected = torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64)
+    torch.testing.assert_close(counts, expected, atol=0.015, rtol=0)
+    again = torch.Generator().manual_seed(0)
+    assert torch.equal(_sample_rows(probs, again), draws[0])
+
+
+def test_weights_changed_catches_writes_that_torch_does_not_count(smol_tokenizer):
+    policy = tiny_llama(smol_tokenizer)
+    params = SamplingParams(temperature=0, max_new_tokens=6)
+    policy.generate(PROMPTS, params)  # fills the prefix cache (and the packed copies where supported)
+    weights = [p for p in policy.model.parameters()]
+    optimizer = torch.optim.AdamW(weights, lr=0.05, fused=True)  # fused AdamW leaves _version alone
+    versions = [p._version for p in weights]
+    for p in weights:
+        p.grad = torch.randn_like(p)
+    optimizer.step()
+    if [p._version for p in weights] != versions:
+        pytest.skip("this PyTorch's fused AdamW counts its writes; nothing to catch")
+    policy.weights_changed()
+    assert not policy._prefix_cache and (policy._packer is None or not policy._packer._packed)
+    fresh = HFPolicy(copy.deepcopy(policy.model), smol_tokenizer, cpu_prepack=False)
+    for ours, theirs in zip(policy.generate(PROMPTS, params), fresh.generate(PROMPTS, params)):
+        assert ours.token_ids == theirs.token_ids
+        assert ours.logprobs == pytest.approx(theirs.logprobs, abs=1e-4)
