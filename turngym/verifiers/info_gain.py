@@ -35,6 +35,8 @@ import numpy as np
 import torch
 
 from turngym.core.trajectory import EpisodeRecord
+from turngym.verifiers import block_attention
+from turngym.verifiers.block_attention import LAYOUT_KEYWORD
 
 
 @dataclass
@@ -83,6 +85,8 @@ class BeliefGainScorer:
             )
         self.model = model
         self.tokenizer = tokenizer
+        # sdpa models take the packed pass's context causally instead of through the dense mask
+        self._block_attention = attention == "sdpa" and block_attention.install()
         self.variant = variant
         self.score_suffix = score_suffix
 
@@ -116,11 +120,13 @@ class BeliefGainScorer:
         mask = torch.zeros((total, total), dtype=dtype)
         mask.masked_fill_(~allowed, torch.finfo(dtype).min)
         rows = sorted({row for _, row, _ in targets})
+        mask = mask[None, None].to(device)
         out = self.model(
             input_ids=ids[None].to(device),
-            attention_mask=mask[None, None].to(device),
+            attention_mask=mask,
             position_ids=positions[None].to(device),
             logits_to_keep=torch.tensor(rows, device=device),
+            **({LAYOUT_KEYWORD: (length, mask[:, :, length:])} if self._block_attention else {}),
         )
         log_probs = torch.log_softmax(out.logits[0].float(), dim=-1)
         where = {row: i for i, row in enumerate(rows)}
