@@ -82,14 +82,29 @@ def test_prepack_is_refused_where_it_cannot_apply(smol_tokenizer):
     policy = tiny_llama(smol_tokenizer)
     policy.cpu_prepack = True
     if prepack_supported():
-        assert policy._cpu_packer(rows=2) is not None
+        assert policy._cpu_packer() is not None
     else:
         with pytest.raises(RuntimeError, match="cpu_prepack=True needs"):
             policy.generate(PROMPTS, SamplingParams(max_new_tokens=2))
-    policy.cpu_prepack = None
-    torch.set_num_threads(1)
-    assert policy._cpu_packer(rows=1) is None  # one row on one thread keeps MKL's gemv path
-    assert isinstance(policy, HFPolicy)
+    policy.cpu_prepack = False
+    assert policy._cpu_packer() is None
+
+
+@needs_prepack
+@pytest.mark.parametrize("threads", [1, 2])
+def test_only_calls_where_packing_measured_faster_take_it(monkeypatch, threads):
+    layer = nn.Linear(8, 4)
+    packer = PackedLinears(layer, max_rows=16)
+    plain_rows = []
+    real = nn.functional.linear
+    monkeypatch.setattr(nn.functional, "linear", lambda x, *a: plain_rows.append(x.shape[0]) or real(x, *a))
+    torch.set_num_threads(threads)
+    with torch.no_grad(), packer.active():
+        for rows in (1, 2, 16, 17):
+            x = torch.ones(rows, 8)
+            torch.testing.assert_close(layer(x), real(x, layer.weight, layer.bias))
+    # prefill-sized calls stay on MKL; a single row too, on one thread (MKL's gemv does not repack)
+    assert [r for r in plain_rows if r != 17] == ([1] if threads == 1 else []) and 17 in plain_rows
 
 
 def test_inverse_cdf_sampling_follows_the_distribution_and_skips_zero_mass():

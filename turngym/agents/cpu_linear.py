@@ -3,7 +3,7 @@
 A decode step multiplies a few rows (one per active episode) by every weight
 matrix of the model. PyTorch's default CPU path (MKL ``sgemm`` via
 ``F.linear``) repacks the weight matrix into its blocked layout on every call,
-which for small row counts costs about as much as the product itself: on this
+which for a handful of rows costs about as much as the product itself: on this
 project's 2-core reference machine an 8-row decode step of SmolLM2-135M took
 2.2x a 1-row step, so batching episodes paid back far less than it should.
 oneDNN can pack a weight once (``torch.ops.mkldnn._reorder_linear_weight``,
@@ -11,11 +11,18 @@ what PyTorch's own compiler uses for frozen CPU models) and multiply packed
 weights directly (``torch.ops.mkldnn._linear_pointwise``).
 
 :class:`PackedLinears` keeps a packed copy of each ``nn.Linear`` weight and, inside
-:meth:`PackedLinears.active`, routes those layers through it. The packed copy is
-refreshed whenever the weight changes in place (an optimizer step; torch counts
-in-place writes) or is replaced, so a training loop never samples from stale
-weights. Results equal ``F.linear`` up to float32 rounding (a different
-summation order: relative differences around 1e-6). The cost is memory: one
+:meth:`PackedLinears.active`, routes the calls where it measured faster through
+it: a few rows (decoding), but not many rows (a prefill, where MKL's own packing
+is amortised) and not a single row on a single thread (MKL's matrix-vector path
+does not repack at all). SmolLM2-135M full forward passes, milliseconds, plain
+vs packed: 1 thread: 8 rows x 1 token 113-119 vs 100-102, 1 x 1 62-66 vs 72,
+1 x 150 499-522 vs 553-565; 2 threads: 8 x 1 82-85 vs 66-69, 1 x 1 55-56 vs
+49-51, 1 x 150 270-277 vs 271.
+
+The packed copy is refreshed whenever the weight changes in place (an optimizer
+step; torch counts in-place writes) or is replaced, and :meth:`PackedLinears.clear`
+drops it for writers that torch does not count. Results equal ``F.linear`` up
+to float32 rounding (a different summation order). The cost is memory: one
 more copy of every packed weight (about 540 MB for SmolLM2-135M in float32).
 
 The two operators are private PyTorch API; :func:`prepack_supported` checks that
@@ -55,11 +62,13 @@ class PackedLinears:
             base layers and adapters included).
         rows_hint: the typical number of rows per call; oneDNN picks its blocking
             for it (any row count still works).
+        max_rows: calls with more rows than this (prefills) take ``F.linear``.
     """
 
-    def __init__(self, model: nn.Module, *, rows_hint: int = 8) -> None:
+    def __init__(self, model: nn.Module, *, rows_hint: int = 8, max_rows: int = 64) -> None:
         self.model = model
         self.rows_hint = rows_hint
+        self.max_rows = max_rows
         self._packed: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
 
     def _eligible(self) -> Iterator[nn.Linear]:
@@ -96,9 +105,12 @@ class PackedLinears:
         live = {id(m) for m in modules}
         for stale in [key for key in self._packed if key not in live]:
             del self._packed[stale]
+        min_rows = 1 if torch.get_num_threads() > 1 else 2
         try:
             for module in modules:
-                module.forward = functools.partial(_packed_forward, module, self._packed_weight(module))
+                module.forward = functools.partial(
+                    _packed_forward, module, self._packed_weight(module), min_rows, self.max_rows
+                )
             yield self
         finally:
             for module in modules:
@@ -109,12 +121,16 @@ class PackedLinears:
         self._packed.clear()
 
 
-def _packed_forward(module: nn.Linear, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() or x.dtype != torch.float32:
+def _packed_forward(
+    module: nn.Linear, weight: torch.Tensor, min_rows: int, max_rows: int, x: torch.Tensor
+) -> torch.Tensor:
+    in_features = x.shape[-1]
+    rows = x.numel() // in_features if in_features else 0
+    if torch.is_grad_enabled() or x.dtype != torch.float32 or not min_rows <= rows <= max_rows:
         return nn.functional.linear(x, module.weight, module.bias)  # gradients need the real weight
-    shape = x.shape
-    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), weight, module.bias, "none", [], "")
-    return out.view(*shape[:-1], out.shape[-1])
+    flat = x.reshape(rows, in_features)
+    out = torch.ops.mkldnn._linear_pointwise(flat, weight, module.bias, "none", [], "")
+    return out.view(*x.shape[:-1], out.shape[-1])
 
 
 def maybe_packed(packer: PackedLinears | None) -> Any:

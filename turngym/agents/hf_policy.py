@@ -70,11 +70,11 @@ class HFPolicy:
             next turn of an episode), only the new tokens are prefilled. Clear it
             automatically when a parameter changes in place (an optimizer step), or
             with :meth:`clear_prefix_cache`.
-        cpu_prepack: sample through oneDNN-prepacked copies of the linear weights
-            (:mod:`turngym.agents.cpu_linear`): about 1.2-1.4x faster batched decoding
-            on a CPU for one more copy of the weights in memory. ``None`` (default):
-            on when the model is float32 on a CPU and this PyTorch supports it, except
-            for single-prompt calls on one thread (see :meth:`_cpu_packer`).
+        cpu_prepack: decode through oneDNN-prepacked copies of the linear weights
+            (:mod:`turngym.agents.cpu_linear`): batched decode steps about 1.15-1.25x
+            faster on a CPU for one more copy of the weights in memory. ``None``
+            (default): on when the model is on a CPU and this PyTorch supports it;
+            ``True`` raises where it cannot apply.
     """
 
     def __init__(
@@ -209,20 +209,17 @@ class HFPolicy:
         if params.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(params.seed)
         results: list[Generation] = []
-        with maybe_packed(self._cpu_packer(rows=len(checked))):
+        with maybe_packed(self._cpu_packer()):
             for start in range(0, len(checked), self.max_batch_size):
                 results.extend(self._sample(checked[start:start + self.max_batch_size], params, generator))
         return results
 
-    def _cpu_packer(self, rows: int) -> PackedLinears | None:
-        """The prepacked-weights helper when ``cpu_prepack`` applies to this call, else None.
+    def _cpu_packer(self) -> PackedLinears | None:
+        """The prepacked-weights helper when ``cpu_prepack`` applies to this model, else None.
 
-        Automatically (``cpu_prepack=None``) a one-row call on one thread keeps MKL's
-        matrix-vector path, which does not repack weights and measured faster there
-        (SmolLM2-135M: 82 vs 95 ms a step); every other case measured faster packed.
+        It routes only the calls where packing measured faster (see :mod:`turngym.agents.cpu_linear`).
         """
-        one_row_one_thread = rows == 1 and torch.get_num_threads() == 1
-        if self.cpu_prepack is False or (self.cpu_prepack is None and one_row_one_thread):
+        if self.cpu_prepack is False:
             return None
         usable = self.device.type == "cpu" and prepack_supported()
         if not usable:
