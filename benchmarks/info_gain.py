@@ -4,7 +4,7 @@ For T = 2, 4, 8 an episode of T turns is collected with SmolLM2-135M, then score
 best of ``--repeats`` timings is kept, and the two results are checked to agree within 1e-4.
 Prints one JSON line.
 
-    .venv/bin/python benchmarks/info_gain.py [--repeats 3] [--threads N]
+    .venv/bin/python benchmarks/info_gain.py [--repeats 5] [--threads N]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch intra-op threads (default: torch's own, one per core; "
                              "use 1 on a machine shared with other jobs)")

@@ -138,3 +138,17 @@ def test_weights_changed_catches_writes_that_torch_does_not_count(smol_tokenizer
     for ours, theirs in zip(policy.generate(PROMPTS, params), fresh.generate(PROMPTS, params)):
         assert ours.token_ids == theirs.token_ids
         assert ours.logprobs == pytest.approx(theirs.logprobs, abs=1e-4)
+
+
+@needs_prepack
+def test_clearing_trainable_only_keeps_frozen_packed_weights():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    model[0].weight.requires_grad_(False)
+    packer = PackedLinears(model)
+    with torch.no_grad(), packer.active():
+        model(torch.ones(2, 4))
+    assert set(packer._packed) == {id(model[0]), id(model[1])}
+    packer.clear(trainable_only=True)
+    assert set(packer._packed) == {id(model[0])}
+    packer.clear()
+    assert not packer._packed

@@ -116,9 +116,16 @@ class PackedLinears:
             for module in modules:
                 module.__dict__.pop("forward", None)
 
-    def clear(self) -> None:
-        """Drop every packed copy (their memory is freed)."""
-        self._packed.clear()
+    def clear(self, *, trainable_only: bool = False) -> None:
+        """Drop the packed copies (their memory is freed); with ``trainable_only``, only those of
+        weights that require gradients (what an optimiser step can have changed)."""
+        if not trainable_only:
+            self._packed.clear()
+            return
+        for module in self.model.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(module, nn.Linear) and isinstance(weight, torch.Tensor) and weight.requires_grad:
+                self._packed.pop(id(module), None)
 
 
 def _packed_forward(

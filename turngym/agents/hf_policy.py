@@ -312,16 +312,18 @@ class HFPolicy:
         """Forget all cached key/value prefixes (e.g. after the weights changed)."""
         self._prefix_cache.clear()
 
-    def weights_changed(self) -> None:
+    def weights_changed(self, *, trainable_only: bool = False) -> None:
         """Drop everything derived from the current weights: cached prefixes and prepacked copies.
 
         Both are also refreshed automatically when torch's in-place write counters
         move, but some writers leave those counters alone (``torch.optim.AdamW(...,
-        fused=True)`` does), so a training loop calls this after every optimiser step.
+        fused=True)`` does), so a training loop calls this after every optimiser step,
+        with ``trainable_only=True`` so that frozen weights (a LoRA base) keep their
+        packed copies.
         """
         self._prefix_cache.clear()
         if self._packer is not None:
-            self._packer.clear()
+            self._packer.clear(trainable_only=trainable_only)
 
     def _weights_version(self) -> int:
         """Changes whenever a parameter is modified in place (torch counts in-place writes)."""

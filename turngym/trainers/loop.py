@@ -318,7 +318,7 @@ class Trainer:
         engine = self.rollout_policy
         changed = getattr(self.policy, "weights_changed", None)
         if changed is not None:
-            changed()  # caches keyed on torch's write counters miss a fused optimiser's writes
+            changed(trainable_only=True)  # caches keyed on torch's write counters miss fused optimisers
         if engine is self.policy:
             return
         can_sleep = hasattr(engine, "wake_up")
