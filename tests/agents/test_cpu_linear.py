@@ -65,8 +65,14 @@ def test_policy_samples_the_same_with_and_without_prepacking(smol_tokenizer):
     plain = HFPolicy(copy.deepcopy(packed.model), smol_tokenizer)
     packed.cpu_prepack, plain.cpu_prepack = True, False
     params = SamplingParams(temperature=0, max_new_tokens=8)
+    plain_calls = []
+    real = nn.functional.linear
     for _ in range(2):
-        ours, theirs = packed.generate(PROMPTS, params), plain.generate(PROMPTS, params)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(nn.functional, "linear", lambda x, *a: plain_calls.append(1) or real(x, *a))
+            ours = packed.generate(PROMPTS, params)
+        assert not plain_calls  # every linear call of this small batch took the packed weights
+        theirs = plain.generate(PROMPTS, params)
         for a, b in zip(ours, theirs):
             assert a.token_ids == b.token_ids
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
@@ -124,14 +130,12 @@ def test_weights_changed_catches_writes_that_torch_does_not_count(smol_tokenizer
     policy = tiny_llama(smol_tokenizer)
     params = SamplingParams(temperature=0, max_new_tokens=6)
     policy.generate(PROMPTS, params)  # fills the prefix cache (and the packed copies where supported)
-    weights = [p for p in policy.model.parameters()]
-    optimizer = torch.optim.AdamW(weights, lr=0.05, fused=True)  # fused AdamW leaves _version alone
+    weights = list(policy.model.parameters())
     versions = [p._version for p in weights]
-    for p in weights:
-        p.grad = torch.randn_like(p)
-    optimizer.step()
-    if [p._version for p in weights] != versions:
-        pytest.skip("this PyTorch's fused AdamW counts its writes; nothing to catch")
+    generator = torch.Generator().manual_seed(1)
+    for p in weights:  # writes through .data (as fused AdamW and peft's merge do) are not counted
+        p.data.add_(0.05 * torch.randn(p.shape, generator=generator))
+    assert [p._version for p in weights] == versions
     policy.weights_changed()
     assert not policy._prefix_cache and (policy._packer is None or not policy._packer._packed)
     fresh = HFPolicy(copy.deepcopy(policy.model), smol_tokenizer, cpu_prepack=False)
@@ -152,3 +156,50 @@ def test_clearing_trainable_only_keeps_frozen_packed_weights():
     assert set(packer._packed) == {id(model[0])}
     packer.clear()
     assert not packer._packed
+
+
+@needs_prepack
+def test_merged_adapters_subclasses_and_data_writes_never_use_stale_packs(smol_tokenizer, monkeypatch):
+    class Scaled(nn.Linear):  # a subclass with its own forward must keep it
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(x)
+
+    scaled = Scaled(4, 4)
+    packer = PackedLinears(nn.Sequential(scaled))
+    with torch.no_grad(), packer.active():
+        want = 2 * (scaled.weight.sum(1) + scaled.bias).expand(2, 4)
+        torch.testing.assert_close(scaled(torch.ones(2, 4)), want)
+    assert not packer._packed
+
+    policy = tiny_llama(smol_tokenizer).add_lora(r=4)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, param in policy.model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(0.05 * torch.randn(param.shape, generator=generator))
+    params = SamplingParams(temperature=0, max_new_tokens=6)
+    policy.generate(PROMPTS, params)  # packs the unmerged base weights
+    policy.model.merge_adapter()  # peft adds the adapter into the base weights through .data
+    plain_calls = []
+    real = nn.functional.linear
+    monkeypatch.setattr(nn.functional, "linear", lambda x, *a: plain_calls.append(1) or real(x, *a))
+    merged = policy.generate(PROMPTS, params)
+    assert plain_calls  # the merged base layers took F.linear, not their stale packed copies
+    policy.model.unmerge_adapter()
+    reference = HFPolicy(copy.deepcopy(policy.model), smol_tokenizer, cpu_prepack=False)
+    for ours, theirs in zip(merged, reference.generate(PROMPTS, params)):
+        assert ours.token_ids == theirs.token_ids
+
+
+def test_unsampleable_distributions_are_refused():
+    for bad in (torch.tensor([[0.5, float("nan")]]), torch.zeros(1, 3), torch.tensor([[float("inf"), 1.0]])):
+        with pytest.raises(ValueError, match="cannot sample"):
+            _sample_rows(bad, None)
+
+
+def test_prepack_true_refuses_a_model_that_is_not_float32(smol_tokenizer):
+    policy = tiny_llama(smol_tokenizer)
+    policy.model.to(torch.float64)
+    policy.cpu_prepack = True
+    with pytest.raises(RuntimeError, match="float32"):
+        policy.generate(PROMPTS, SamplingParams(max_new_tokens=2))

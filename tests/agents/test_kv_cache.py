@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
@@ -57,3 +58,10 @@ def test_decoding_with_the_append_cache_gives_the_same_logits(smol_tokenizer):
             assert all(isinstance(layer, AppendKVLayer) for layer in out.past_key_values.layers)
     for ours, theirs in zip(logits["append"], logits["dynamic"]):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_an_update_with_another_batch_size_is_refused():
+    layer = AppendKVLayer()
+    layer.update(*_states(3, 4, 0))
+    with pytest.raises(ValueError, match="3 rows but the update has 2"):
+        layer.update(*_states(2, 1, 1))

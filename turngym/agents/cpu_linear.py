@@ -20,8 +20,11 @@ vs packed: 1 thread: 8 rows x 1 token 113-119 vs 100-102, 1 x 1 62-66 vs 72,
 49-51, 1 x 150 270-277 vs 271.
 
 The packed copy is refreshed whenever the weight changes in place (an optimizer
-step; torch counts in-place writes) or is replaced, and :meth:`PackedLinears.clear`
-drops it for writers that torch does not count. Results equal ``F.linear`` up
+step; torch counts in-place writes) or is replaced. Writes that torch does not
+count (through ``.data``, a fused AdamW step) need :meth:`PackedLinears.clear`
+(``HFPolicy.weights_changed``); the base layers of merged peft adapters, which
+peft writes through ``.data``, are never packed. Only plain ``nn.Linear``
+layers are packed: subclasses may compute more than ``x @ W.T + b``. Results equal ``F.linear`` up
 to float32 rounding (a different summation order). The cost is memory: one
 more copy of every packed weight (about 540 MB for SmolLM2-135M in float32).
 
@@ -69,14 +72,22 @@ class PackedLinears:
         self.model = model
         self.rows_hint = rows_hint
         self.max_rows = max_rows
-        self._packed: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
+        # module id -> (the weight tensor packed, its version then, the packed copy); holding the
+        # weight keeps its storage alive, so a new tensor at a recycled address is never mistaken for it
+        self._packed: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
 
     def _eligible(self) -> Iterator[nn.Linear]:
+        merged_bases = {
+            id(base)
+            for module in self.model.modules()
+            if getattr(module, "merged", False) and (base := getattr(module, "base_layer", None)) is not None
+        }
         for module in self.model.modules():
             weight = getattr(module, "weight", None)
             if (
-                isinstance(module, nn.Linear)
+                type(module).forward is nn.Linear.forward  # subclasses may compute more than x @ W.T + b
                 and "forward" not in module.__dict__  # already wrapped (e.g. by accelerate hooks): leave it
+                and id(module) not in merged_bases  # peft merges through .data, which torch does not count
                 and isinstance(weight, torch.Tensor)
                 and weight.device.type == "cpu"
                 and weight.dtype == torch.float32
@@ -85,14 +96,20 @@ class PackedLinears:
                 yield module
 
     def _packed_weight(self, module: nn.Linear) -> torch.Tensor:
-        weight = module.weight
-        key = (weight.data_ptr(), weight._version)
+        weight = module.weight.detach()
         cached = self._packed.get(id(module))
-        if cached is None or cached[0] != key:
-            packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), self.rows_hint)
-            cached = (key, packed)
+        fresh = (
+            cached is not None
+            and cached[0].data_ptr() == weight.data_ptr()
+            and cached[0].shape == weight.shape
+            and cached[1] == module.weight._version
+        )
+        if not fresh:
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight, self.rows_hint)
+            cached = (weight, module.weight._version, packed)
             self._packed[id(module)] = cached
-        return cached[1]
+        assert cached is not None
+        return cached[2]
 
     @contextmanager
     def active(self) -> Iterator[PackedLinears]:

@@ -166,6 +166,9 @@ class HFPolicy:
         self.model = get_peft_model(self.model, config)
         return self
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
     @property
     def device(self) -> torch.device:
         """Where the model's parameters are."""
@@ -221,12 +224,14 @@ class HFPolicy:
         """
         if self.cpu_prepack is False:
             return None
-        usable = self.device.type == "cpu" and prepack_supported()
+        usable = self.device.type == "cpu" and self._dtype() == torch.float32 and prepack_supported()
         if not usable:
+            self._packer = None  # e.g. the model moved to a GPU: free the packed copies
             if self.cpu_prepack:
                 raise RuntimeError(
                     "cpu_prepack=True needs a float32 model on a CPU and a PyTorch build with oneDNN "
-                    f"(model on {self.device}, oneDNN prepacking supported: {prepack_supported()})"
+                    f"(model: {self._dtype()} on {self.device}; oneDNN prepacking supported: "
+                    f"{prepack_supported()})"
                 )
             return None
         if self._packer is None or self._packer.model is not self.model:
@@ -491,6 +496,11 @@ def _sample_rows(probs: torch.Tensor, generator: torch.Generator | None) -> torc
     """
     cumulative = probs.double().cumsum(dim=-1)
     total = cumulative[:, -1:]
+    if not bool(torch.isfinite(total).all() and (total > 0).all()):
+        raise ValueError(
+            "cannot sample: a row of next-token probabilities is NaN, infinite or all zero "
+            "(the model's logits are not finite; check the weights and the input)"
+        )
     uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
     chosen = torch.searchsorted(cumulative, uniform, right=True).squeeze(-1)
     return chosen.clamp_(max=probs.shape[-1] - 1)

@@ -9,7 +9,9 @@ context: measured on SmolLM2-135M with 8 rows and 160 cached tokens, ``cat`` was
 in a buffer with spare room along the sequence axis and writes new tokens into
 it, growing geometrically when full, so a decode step copies only the new
 token's keys and values. The tensors it returns are views of the buffer, so the
-attention sees exactly what a ``DynamicLayer`` would hold.
+attention sees exactly what a ``DynamicLayer`` would hold. Writing into a buffer
+that earlier steps' views share is only safe without autograd: the cache is for
+no-grad decoding (training forward passes use no cache).
 """
 
 from __future__ import annotations
@@ -47,7 +49,12 @@ class AppendKVLayer(DynamicLayer):
         start, added = self._length, key_states.shape[-2]
         end = start + added
         buffer = self._key_buffer
-        if buffer is None or end > buffer.shape[-2] or buffer.shape[0] != key_states.shape[0]:
+        if buffer is not None and buffer.shape[0] != key_states.shape[0]:
+            raise ValueError(
+                f"cache holds {buffer.shape[0]} rows but the update has {key_states.shape[0]}; "
+                "change the batch with reorder_cache or batch_select_indices"
+            )
+        if buffer is None or end > buffer.shape[-2]:
             capacity = end + self.reserve if buffer is None else max(2 * buffer.shape[-2], end + self.reserve)
             self._key_buffer = self._grow(self._key_buffer, key_states, capacity)
             self._value_buffer = self._grow(self._value_buffer, value_states, capacity)
@@ -78,9 +85,15 @@ class AppendKVLayer(DynamicLayer):
         if self._key_buffer is None or self._value_buffer is None:
             return
         index = beam_idx.to(self._key_buffer.device)
-        self._key_buffer = self._key_buffer.index_select(0, index)
-        self._value_buffer = self._value_buffer.index_select(0, index)
+        self._key_buffer = self._select(self._key_buffer, index)
+        self._value_buffer = self._select(self._value_buffer, index)
         self._publish()
+
+    def _select(self, buffer: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        # copy only the cached tokens: the spare room stays untouched (uncommitted) memory
+        out = buffer.new_empty((len(index), *buffer.shape[1:]))
+        torch.index_select(buffer[..., : self._length, :], 0, index, out=out[..., : self._length, :])
+        return out
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep the batch rows ``indices``."""

@@ -31,6 +31,9 @@ import torch.nn.functional as F
 LAYOUT_KEYWORD = "turngym_block_layout"
 """The forward-pass keyword: ``(context_length, branch_mask)``; see :func:`block_layout_attention`."""
 
+_CHANGES_ATTENTION = ("is_causal", "position_bias", "softcap", "sinks", "s_aux", "cache")
+"""Keywords of transformers' sdpa function that alter attention: when set, the original runs."""
+
 _lock = threading.Lock()
 _original: Callable[..., Any] | None = None
 
@@ -80,6 +83,7 @@ def _wrapper(
         layout is not None
         and not args
         and not kwargs.get("dropout")
+        and all(kwargs.get(name) is None for name in _CHANGES_ATTENTION)
         and query.shape[2] == key.shape[2]  # no cache: the whole layout is in this pass
         and query.shape[1] % key.shape[1] == 0
     )
@@ -91,15 +95,21 @@ def _wrapper(
 
 
 def install() -> bool:
-    """Wrap transformers' "sdpa" attention function (once; idempotent). False when it has none."""
+    """Wrap transformers' "sdpa" attention function once. True when the wrapper is in place.
+
+    False when transformers has no "sdpa" entry, or when something else replaced the
+    entry after we wrapped it (we do not wrap a wrapper of ours; the scorer then
+    uses the dense mask).
+    """
     global _original
     from transformers.modeling_utils import AttentionInterface
 
     with _lock:
         current = AttentionInterface._global_mapping.get("sdpa")
-        if current is None:
+        if current is _wrapper:
+            return True
+        if current is None or _original is not None:
             return False
-        if current is not _wrapper:
-            _original = current
-            AttentionInterface.register("sdpa", _wrapper)
+        _original = current
+        AttentionInterface.register("sdpa", _wrapper)
         return True
