@@ -10,8 +10,9 @@ from torch import nn
 
 from tests.agents.conftest import tiny_llama
 from turngym.agents.cpu_linear import PackedLinears, prepack_supported
-from turngym.agents.hf_policy import HFPolicy, _sample_rows
+from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.policy import SamplingParams
+from turngym.agents.sampling import sample_rows
 
 needs_prepack = pytest.mark.skipif(
     not prepack_supported(), reason="this PyTorch build cannot prepack linear weights with oneDNN"
@@ -116,14 +117,14 @@ def test_only_calls_where_packing_measured_faster_take_it(monkeypatch, threads):
 def test_inverse_cdf_sampling_follows_the_distribution_and_skips_zero_mass():
     probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 2.0]])  # unnormalised rows are fine
     generator = torch.Generator().manual_seed(0)
-    draws = torch.stack([_sample_rows(probs, generator) for _ in range(20000)])
+    draws = torch.stack([sample_rows(probs, generator) for _ in range(20000)])
     assert draws.shape == (20000, 2) and torch.all(draws[:, 1] == 3)
     counts = torch.bincount(draws[:, 0], minlength=4).double() / 20000
     assert counts[1] == 0
     expected = torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64)
     torch.testing.assert_close(counts, expected, atol=0.015, rtol=0)
     again = torch.Generator().manual_seed(0)
-    assert torch.equal(_sample_rows(probs, again), draws[0])
+    assert torch.equal(sample_rows(probs, again), draws[0])
 
 
 def test_weights_changed_catches_writes_that_torch_does_not_count(smol_tokenizer):
@@ -194,7 +195,7 @@ def test_merged_adapters_subclasses_and_data_writes_never_use_stale_packs(smol_t
 def test_unsampleable_distributions_are_refused():
     for bad in (torch.tensor([[0.5, float("nan")]]), torch.zeros(1, 3), torch.tensor([[float("inf"), 1.0]])):
         with pytest.raises(ValueError, match="cannot sample"):
-            _sample_rows(bad, None)
+            sample_rows(bad, None)
 
 
 def test_prepack_true_refuses_a_model_that_is_not_float32(smol_tokenizer):

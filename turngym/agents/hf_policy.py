@@ -30,6 +30,7 @@ import torch
 from turngym.agents.cpu_linear import PackedLinears, maybe_packed, prepack_supported
 from turngym.agents.kv_cache import append_cache
 from turngym.agents.policy import Generation, SamplingParams, check_prompts
+from turngym.agents.sampling import choose_tokens
 
 
 @dataclass
@@ -274,7 +275,7 @@ class HFPolicy:
         live = list(range(batch))  # the original row of each batch row still being sampled
         stop_tail = max((len(s) for s in params.stop), default=0) + 4
         for step in range(params.max_new_tokens):
-            chosen, chosen_logprobs = _choose(logits, params, generator)
+            chosen, chosen_logprobs = choose_tokens(logits, params, generator)
             chosen_list, lp_list = chosen.tolist(), chosen_logprobs.tolist()
             for slot, row in enumerate(live):
                 token = chosen_list[slot]
@@ -466,44 +467,6 @@ class HFPolicy:
     def _vocab_size(self) -> int | None:
         embeddings = self.model.get_input_embeddings()
         return int(embeddings.num_embeddings) if embeddings is not None else None
-
-
-def _choose(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick one token per row; return it and its temperature-1 log-prob."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    if params.temperature == 0:
-        chosen = logits.argmax(dim=-1)
-    else:
-        probs = torch.softmax(logits / params.temperature, dim=-1)
-        if params.top_p < 1.0:
-            sorted_probs, order = probs.sort(dim=-1, descending=True)
-            before = sorted_probs.cumsum(dim=-1) - sorted_probs
-            sorted_probs = sorted_probs.masked_fill(before >= params.top_p, 0.0)
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        chosen = _sample_rows(probs, generator)
-    return chosen, log_probs.gather(-1, chosen[:, None]).squeeze(-1)
-
-
-def _sample_rows(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """One draw per row of (unnormalised) ``probs`` by inverting the cumulative distribution.
-
-    Same distribution as ``torch.multinomial(probs, 1)``, which on a CPU costs about 10 ms
-    for 8 rows of a 49k vocabulary (a tenth of a decode step); a float64 cumulative sum and
-    a binary search cost well under 1 ms. Zero-probability tokens are never drawn: the
-    search returns the first token whose cumulative mass exceeds the uniform draw.
-    """
-    cumulative = probs.double().cumsum(dim=-1)
-    total = cumulative[:, -1:]
-    if not bool(torch.isfinite(total).all() and (total > 0).all()):
-        raise ValueError(
-            "cannot sample: a row of next-token probabilities is NaN, infinite or all zero "
-            "(the model's logits are not finite; check the weights and the input)"
-        )
-    uniform = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
-    chosen = torch.searchsorted(cumulative, uniform, right=True).squeeze(-1)
-    return chosen.clamp_(max=probs.shape[-1] - 1)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
