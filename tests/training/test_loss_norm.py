@@ -11,7 +11,8 @@ import torch
 import turngym.trainers.loop as loop
 from tests.training.tiny import TwoDoorsEnv, tiny_policy
 from turngym.trainers.config import ConfigError, from_dict
-from turngym.trainers.loop import Trainer, loss_norm_tokens
+from turngym.trainers.loop import Trainer
+from turngym.trainers.preflight import loss_norm_tokens
 
 
 def config(tmp_path, name, loss=None, optim=None):
@@ -30,14 +31,14 @@ def config(tmp_path, name, loss=None, optim=None):
 
 
 def test_norm_is_the_generation_budget_or_the_configured_value(tmp_path):
-    factory = lambda: TwoDoorsEnv()  # noqa: E731 - two turns
-    assert loss_norm_tokens(config(tmp_path, "a"), factory) == 3 * 2
-    assert loss_norm_tokens(config(tmp_path, "b", {"norm_tokens": 50}), factory) == 50
-    assert loss_norm_tokens(config(tmp_path, "c", {"aggregation": "token_mean"}), factory) is None
+    env = TwoDoorsEnv()  # two turns
+    assert loss_norm_tokens(config(tmp_path, "a"), env) == 3 * 2
+    assert loss_norm_tokens(config(tmp_path, "b", {"norm_tokens": 50}), env) == 50
+    assert loss_norm_tokens(config(tmp_path, "c", {"aggregation": "token_mean"}), env) is None
     with pytest.raises(ConfigError, match="loss.norm_tokens: 0 must be > 0"):
         config(tmp_path, "d", {"norm_tokens": 0})
     with pytest.raises(ConfigError, match="set loss.norm_tokens"):
-        loss_norm_tokens(config(tmp_path, "e"), lambda: gym.make("CartPole-v1"))
+        loss_norm_tokens(config(tmp_path, "e"), gym.make("CartPole-v1"))
 
 
 def test_every_micro_batch_of_every_step_gets_the_same_norm(tmp_path, monkeypatch):

@@ -97,8 +97,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.env_factory = env_factory or (lambda: make_env(config))
-        preflight(config, self.env_factory)
-        self.loss_norm = loss_norm_tokens(config, self.env_factory)
+        self.loss_norm = preflight(config, self.env_factory)  # the divisor of seq_mean_token_sum_norm
         self.run_dir = Path(config.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _seed_everything(config.seed)
@@ -434,30 +433,6 @@ def trim_trajectories(directory: str | Path, last_step: int) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
-
-
-def loss_norm_tokens(config: Config, env_factory: Callable[[], gym.Env]) -> float | None:
-    """The constant divisor of ``seq_mean_token_sum_norm``; ``None`` for the other aggregations.
-
-    ``loss.norm_tokens`` when set, else the generation budget of one episode,
-    ``rollout.max_new_tokens`` x the environment's ``max_turns``. One number for every micro-batch
-    and step, so the loss scale never depends on how episodes are batched or padded (Dr. GRPO).
-    """
-    if config.loss.aggregation != "seq_mean_token_sum_norm":
-        return None
-    if config.loss.norm_tokens is not None:
-        return float(config.loss.norm_tokens)
-    env = env_factory()
-    try:
-        max_turns = getattr(env.unwrapped, "max_turns", None)
-    finally:
-        env.close()
-    if not isinstance(max_turns, int) or max_turns < 1:
-        raise ConfigError(
-            f"loss.norm_tokens: {config.env.id} has no max_turns to derive the generation budget "
-            "from; set loss.norm_tokens (tokens per episode) for seq_mean_token_sum_norm"
-        )
-    return float(config.rollout.max_new_tokens * max_turns)
 
 
 def _episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:

@@ -34,9 +34,12 @@ def needs_info_gain(config: Config) -> bool:
     return any(name in NEEDS_INFO_GAIN for _, name, _ in estimator_components(config))
 
 
-def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) -> None:
+def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) -> float | None:
     """Check what can be checked without compute: estimator names and parameters, the
-    environment id and its kwargs, and that an estimator needing belief gain has a probe."""
+    environment id and its kwargs, and that an estimator needing belief gain has a probe.
+
+    Returns the run's loss normaliser (:func:`loss_norm_tokens`), read off the same
+    environment instance the checks build."""
     known = adv.list_estimators()
     for i, (_, name, params) in enumerate(estimator_components(config)):
         where = f"algorithm.combine[{i}]" if config.algorithm.combine else "algorithm.estimator"
@@ -68,8 +71,29 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
                 "info['probe'] (reference answers) to score it; choose an estimator such as grpo or "
                 "gigpo, or an environment with a probe"
             )
+        return loss_norm_tokens(config, env)
     finally:
         env.close()
+
+
+def loss_norm_tokens(config: Config, env: gym.Env) -> float | None:
+    """The constant divisor of ``seq_mean_token_sum_norm``; ``None`` for the other aggregations.
+
+    ``loss.norm_tokens`` when set, else the generation budget of one episode,
+    ``rollout.max_new_tokens`` x the environment's ``max_turns``. One number for every micro-batch
+    and step, so the loss scale never depends on how episodes are batched or padded (Dr. GRPO).
+    """
+    if config.loss.aggregation != "seq_mean_token_sum_norm":
+        return None
+    if config.loss.norm_tokens is not None:
+        return float(config.loss.norm_tokens)
+    max_turns = getattr(env.unwrapped, "max_turns", None)
+    if not isinstance(max_turns, int) or max_turns < 1:
+        raise ConfigError(
+            f"loss.norm_tokens: {config.env.id} has no max_turns to derive the generation budget "
+            "from; set loss.norm_tokens (tokens per episode) for seq_mean_token_sum_norm"
+        )
+    return float(config.rollout.max_new_tokens * max_turns)
 
 
 def _synthetic_batch() -> adv.TurnBatch:
