@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -159,6 +159,4 @@ def _packed_forward(
 
 def maybe_packed(packer: PackedLinears | None) -> Any:
     """``packer.active()`` when there is a packer, else a context that does nothing."""
-    from contextlib import nullcontext
-
     return packer.active() if packer is not None else nullcontext()
