@@ -2,7 +2,8 @@
 
 Everything turngym saves (trajectories, checkpoints, results) goes through
 :func:`atomic_write`: the data goes to a temporary file beside the target,
-which is flushed, synced and renamed over the target only on success. A failure
+which is flushed, synced and renamed over the target only on success. The file
+gets the mode a plain ``open`` would give it (``0o666`` less the umask). A failure
 or a kill leaves the target as it was; a killed writer may leave a hidden
 ``.NAME.*.tmp`` file, which no reader picks up.
 """
@@ -25,6 +26,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets open()'s usual mode
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
         open_kwargs.setdefault("newline", "\n")
@@ -39,6 +41,18 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+
+
+def _umask() -> int:
+    """The process's umask: from ``/proc`` on Linux (no race with other threads), else by setting
+    it and straight back (the only portable way to read it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

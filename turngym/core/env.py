@@ -1,13 +1,17 @@
 """``TurnEnv``: the base class of every turngym environment.
 
 It implements the environment contract of DESIGN.md once, so that an
-environment only says what its tasks are and what an action does:
+environment only says what its tasks are and what an action does. Implement these
+in all subclasses (they are abstract):
 
 - ``_reset_task(options)`` picks a task (from ``self.np_random`` or
-  ``options["task_id"]``) and returns ``(task_id, opening_messages)``;
-- ``_apply(calls)`` performs the parsed calls and returns a :class:`Transition`;
-- ``_anchor()`` names the state the agent now acts from;
-- optionally ``_probe()``, ``oracle_action()``, ``get_state()``/``set_state()``.
+  ``options["task_id"]``) and returns ``(task_id, opening_messages)``; it raises
+  ``ValueError`` for options it cannot honour *before* changing any state;
+- ``_apply(calls)`` performs the parsed calls and returns a :class:`Transition`.
+
+Optionally override ``_anchor()`` (the key of the state the agent acts from; by
+default the task id and a hash of the conversation so far), ``_probe()``,
+``oracle_action()`` and ``get_state()``/``set_state()``.
 
 The base parses actions (in the formats the environment declares, with its
 ``tools``), turns a malformed action into an observation that says what was
@@ -18,7 +22,10 @@ keys and composes the reward.
 
 from __future__ import annotations
 
+import abc
 import copy
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -28,7 +35,7 @@ import gymnasium as gym
 from turngym.core.actions import ActionError, ParsedCall, ToolSpec, parse_action
 from turngym.core.messages import Action, Message, user
 from turngym.core.messages import tool as tool_message
-from turngym.core.spaces import AssistantActionSpace, ChatObservationSpace
+from turngym.core.spaces import DEFAULT_SHARED_MEMORY_BYTES, AssistantActionSpace, ChatObservationSpace
 
 STANDARD_INFO_KEYS: tuple[str, ...] = ("signals", "anchor", "task_id", "turn")
 """Keys present in ``info`` after every ``reset`` and ``step``.
@@ -64,17 +71,26 @@ class Transition:
     :meth:`TurnEnv.refuse`."""
 
 
-class TurnEnv(gym.Env[list[Message], Action]):
+class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
     """A multi-turn chat environment following turngym's contract (see module docstring).
+
+    Subclass contract: implement these in all subclasses: ``_reset_task(options)`` and
+    ``_apply(calls)``. Everything else has a default (``_anchor``, ``_probe``,
+    ``oracle_action``, ``get_state``/``set_state``, ``_parse``).
 
     Args:
         max_turns: turns before the episode is truncated.
-        max_invalid_turns: malformed actions tolerated per episode; one more truncates.
+        max_invalid_turns: invalid turns tolerated per episode; the next one truncates it
+            (``0``: the first invalid turn ends the episode). Each invalid turn's reply says
+            how many more invalid turns end the episode.
         action_formats: which of ``"tagged"``, ``"tool_calls"``, ``"python"`` to accept
             (default: the class's ``default_action_formats``).
         reward_weights: the reward of a turn is the outcome (on the terminal step) plus
             ``sum(w * signals[name])``; by default only the outcome counts.
         render_mode: ``"ansi"`` or ``None``.
+        shared_memory_bytes: size of each environment's slot when observations travel through
+            shared memory (``gymnasium.vector.AsyncVectorEnv``'s default); an observation whose
+            JSON is larger raises an error naming this argument.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -91,6 +107,7 @@ class TurnEnv(gym.Env[list[Message], Action]):
         action_formats: Sequence[str] | None = None,
         reward_weights: Mapping[str, float] | None = None,
         render_mode: str | None = None,
+        shared_memory_bytes: int = DEFAULT_SHARED_MEMORY_BYTES,
     ) -> None:
         if not isinstance(max_turns, int) or max_turns < 1:
             raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
@@ -116,8 +133,8 @@ class TurnEnv(gym.Env[list[Message], Action]):
             )
         self.reward_weights = weights
         self.render_mode = render_mode
-        self.observation_space = ChatObservationSpace()
-        self.action_space = AssistantActionSpace(tool_names=[t.name for t in self.tools])
+        self.observation_space = ChatObservationSpace(shared_memory_bytes=shared_memory_bytes)
+        self.action_space = AssistantActionSpace(tools=self.tools)
         self._turn = 0
         self._invalid = 0
         self._done = True
@@ -126,16 +143,18 @@ class TurnEnv(gym.Env[list[Message], Action]):
 
     # ----- what subclasses implement -------------------------------------------------
 
+    @abc.abstractmethod
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
         """Choose a task (``options.get("task_id")`` or from ``self.np_random``).
 
-        Return its id and the opening messages.
+        Return its id and the opening messages. Raise ``ValueError`` naming what is wrong
+        (e.g. an unknown ``task_id``) before changing any state: the base class then leaves
+        the environment exactly as it was.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _apply(self, calls: list[ParsedCall]) -> Transition:
         """Carry out a valid action and say what happened."""
-        raise NotImplementedError
 
     def _parse(self, action: Any) -> list[ParsedCall] | ActionError:
         """Turn an action into calls; by default the shared parsers over ``tools``.
@@ -146,8 +165,15 @@ class TurnEnv(gym.Env[list[Message], Action]):
         return parse_action(action, self.tools, self.action_formats)
 
     def _anchor(self) -> str:
-        """Canonical key of the current state: equal keys mean the same state."""
-        raise NotImplementedError
+        """Canonical key of the current state: equal keys mean the same state.
+
+        By default ``"<task id>|<hash of the conversation so far>"``: two episodes share an
+        anchor exactly when they are at the same task with the same messages. Override it
+        when different conversations reach the same state (e.g. the same set of retrieved
+        passages), so that estimators such as GiGPO can group them.
+        """
+        text = json.dumps(self._history, sort_keys=True, ensure_ascii=False, default=str)
+        return f"{self._task_id}|{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
     def _probe(self) -> dict[str, Any] | None:
         """Belief-gain probe for the current task, or ``None`` when not supported."""
@@ -185,12 +211,24 @@ class TurnEnv(gym.Env[list[Message], Action]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[list[Message], dict[str, Any]]:
-        """Start an episode: same seed (or same ``options["task_id"]``), same task and observation."""
+        """Start an episode: same seed (or same ``options["task_id"]``), same task and observation.
+
+        Options the environment refuses (an unknown ``task_id``) raise ``ValueError`` and leave
+        the episode bookkeeping as it was: an episode in progress goes on, none is started
+        (a ``seed`` passed with them still reseeds ``np_random``, as Gymnasium does first).
+        """
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"reset options must be a dict, got {type(options).__name__}")
+        bookkeeping = (self._turn, self._invalid, self._done, self._task_id, self._history)
         super().reset(seed=seed)
         self._turn = 0
         self._invalid = 0
         self._done = False
-        task_id, messages = self._reset_task(dict(options or {}))
+        try:
+            task_id, messages = self._reset_task(dict(options or {}))
+        except BaseException:
+            self._turn, self._invalid, self._done, self._task_id, self._history = bookkeeping
+            raise
         self._task_id = str(task_id)
         self._history = copy.deepcopy(messages)
         signals = dict.fromkeys(self.all_signal_names, 0.0)
@@ -285,10 +323,13 @@ class TurnEnv(gym.Env[list[Message], Action]):
         return [user(text)]
 
     def _invalid_tail(self) -> str:
-        left = self.max_invalid_turns - self._invalid
-        if left >= 0:
-            return f" ({left} more invalid action(s) end the episode.)"
-        return " The episode ends: too many invalid actions."
+        """How many more invalid turns end the episode (``max_invalid_turns`` are tolerated)."""
+        left = self.max_invalid_turns + 1 - self._invalid
+        if left <= 0:
+            return " The episode ends: too many invalid actions."
+        if left == 1:
+            return " (1 more invalid action ends the episode.)"
+        return f" ({left} more invalid actions end the episode.)"
 
     def refuse(self, call: ParsedCall, problem: str, kind: str) -> Transition:
         """The reply to a well-formed call that cannot be carried out.
