@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.toy_envs import GuessNumberEnv
 from turngym.agents.models import smollm2_135m
 from turngym.agents.policy import SamplingParams
-from turngym.trainers.rollout import collect
+from turngym.rollout import collect
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from tests.toy_envs import GuessNumberEnv
 from turngym.agents.policy import SamplingParams
-from turngym.trainers.rollout import collect
+from turngym.rollout import collect
 from turngym.verifiers import block_attention
 from turngym.verifiers.info_gain import BeliefGainScorer
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.toy_envs import GuessNumberEnv
 from turngym.agents.policy import SamplingParams
-from turngym.trainers.rollout import collect
+from turngym.rollout import collect
 from turngym.verifiers.info_gain import BeliefGainScorer
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.toy_envs import GuessNumberEnv
 from turngym.agents.openai_agent import OpenAIAgent, OpenAIAgentError
-from turngym.trainers.rollout import collect_agent
+from turngym.rollout import play_episodes
 
 
 class Script:
@@ -124,6 +124,6 @@ def test_a_failing_endpoint_fails_only_its_episode(server):
         (200, completion("<guess>8</guess>"), 0),  # episode 2: right at once
     ]
     tasks = [{"options": {"task_id": "n-8"}}] * 3
-    records = collect_agent(lambda: GuessNumberEnv(), agent(server.url), tasks, progress=False)
+    records = play_episodes(lambda: GuessNumberEnv(), agent(server.url), tasks, progress=False)
     assert [r.status for r in records] == ["ok", "failed", "ok"]
     assert "not JSON" in records[1].error and records[0].outcome == records[2].outcome == 1.0

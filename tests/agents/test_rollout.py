@@ -11,7 +11,7 @@ from tests.toy_envs import GuessNumberEnv
 from turngym.agents.chat_template import ChatTemplate, TemplatePrefixError
 from turngym.agents.policy import SamplingParams
 from turngym.core.trajectory import read_episodes, write_episodes
-from turngym.trainers.rollout import RolloutError, collect
+from turngym.rollout import RolloutError, collect
 
 STOP = SamplingParams(temperature=0.9, max_new_tokens=16, seed=3, stop=("</guess>",))
 

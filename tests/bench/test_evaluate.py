@@ -6,7 +6,7 @@ import numpy as np
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.bench.evaluate import bootstrap_ci, evaluate
 from turngym.core.trajectory import read_episodes
-from turngym.trainers.rollout import collect_agent
+from turngym.rollout import play_episodes
 
 ENV_ID = "turngym/GuessNumber-v0"
 
@@ -25,14 +25,14 @@ def test_random_agent_is_a_low_but_valid_baseline():
 
 
 def test_random_agent_is_repeatable_with_a_seed():
-    first = collect_agent(ENV_ID, RandomAgent(), [4], progress=False)[0]
-    second = collect_agent(ENV_ID, RandomAgent(), [4], progress=False)[0]
+    first = play_episodes(ENV_ID, RandomAgent(), [4], progress=False)[0]
+    second = play_episodes(ENV_ID, RandomAgent(), [4], progress=False)[0]
     assert [t.action_text for t in first.turns] == [t.action_text for t in second.turns]
 
 
 def test_random_agent_uses_tool_calls_when_tags_are_not_accepted():
     make = lambda: gym.make(ENV_ID, action_formats=("tool_calls",))  # noqa: E731
-    record = collect_agent(make, RandomAgent(seed=0), [0], progress=False)[0]
+    record = play_episodes(make, RandomAgent(seed=0), [0], progress=False)[0]
     assert record.status == "ok"
     assert record.turns[0].action_message["tool_calls"][0]["function"]["name"] == "guess"
     assert record.turns[0].signals["valid_action"] == 1.0
@@ -52,7 +52,7 @@ def test_a_failing_agent_fails_only_its_episode():
             return "<guess>1</guess>"
 
     task = {"seed": 0, "options": {"task_id": "n-9"}}
-    record = collect_agent(ENV_ID, Broken(), [task], progress=False)[0]
+    record = play_episodes(ENV_ID, Broken(), [task], progress=False)[0]
     assert record.status == "failed"
     assert "ConnectionError: model went away" in record.error
     assert len(record.turns) == 1  # the finished turn is kept

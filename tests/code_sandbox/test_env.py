@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym  # noqa: F401  (registers the ids)
-from turngym.agents.play import play_episode
+from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.envs.code_sandbox.env import CodeSandboxEnv, normalise_code
 from turngym.envs.code_sandbox.mutants import broken_solution

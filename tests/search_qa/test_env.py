@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym  # registers the ids; turngym.make is used below
-from turngym.agents.play import play_episode
+from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.core.messages import tool_call
 

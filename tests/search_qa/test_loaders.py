@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import turngym
-from turngym.agents.play import play_episode
+from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent
 from turngym.envs.search_qa.loaders import DatasetError, load_corpus, load_hotpotqa, load_qa
 

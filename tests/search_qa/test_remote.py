@@ -8,7 +8,7 @@ import gymnasium as gym
 import pytest
 
 import turngym  # noqa: F401
-from turngym.agents.play import play_episode
+from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent
 from turngym.envs.search_qa.remote import HTTPRetriever, RetrievalError
 from turngym.envs.search_qa.retrieval import BM25Retriever

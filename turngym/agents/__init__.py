@@ -2,7 +2,6 @@
 
 - :mod:`turngym.agents.base` - the text-level ``Agent`` protocol;
 - :mod:`turngym.agents.scripted` - ``OracleAgent`` and ``RandomAgent``;
-- :mod:`turngym.agents.play` - ``play_episode``: one recorded episode with a text-level agent;
 - :mod:`turngym.agents.openai_agent` - ``OpenAIAgent`` for any OpenAI-compatible endpoint;
 - :mod:`turngym.agents.policy` - the token-level ``Policy`` protocol, ``SamplingParams``, ``Generation``;
 - :mod:`turngym.agents.hf_policy` - ``HFPolicy`` (transformers, CPU or CUDA, LoRA via peft), with
@@ -11,5 +10,6 @@
 - :mod:`turngym.agents.models` - ``smollm2_135m()``, the packaged SmolLM2-135M-Instruct;
 - :mod:`turngym.agents.chat_template` - incremental templating with the prefix-property check.
 
-Nothing heavy is imported here: import the module you need.
+Episodes are played by :mod:`turngym.rollout`. Nothing heavy is imported here: import the module
+you need.
 """

@@ -1,7 +1,7 @@
 """The ``Agent`` protocol: anything that takes a turn in an environment from text.
 
 Scripted baselines and remote chat models act at the message level; trainable
-policies act at the token level through :mod:`turngym.trainers.rollout`, which
+policies act at the token level through :mod:`turngym.rollout`, which
 keeps the exact token ids for training.
 """
 

@@ -1,7 +1,7 @@
 """The ``Policy`` protocol: a batched, token-level language model that a trainer can sample from.
 
 A policy works on token ids, never on text: the rollout collector
-(:mod:`turngym.trainers.rollout`) hands it the exact prompt ids of every active
+(:mod:`turngym.rollout`) hands it the exact prompt ids of every active
 episode and records the exact ids it samples, so the tokens a trainer scores are
 the tokens that were sampled (token in, token out). Implementations:
 :class:`turngym.agents.hf_policy.HFPolicy` (transformers, CPU or CUDA) and

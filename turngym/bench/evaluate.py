@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-import turngym
 from turngym.agents.base import Agent
 from turngym.core.trajectory import EpisodeRecord, write_episodes
-from turngym.trainers.rollout import collect_agent
+from turngym.rollout import episode_metrics, episode_score, play_episodes
 
 
 @dataclass
@@ -51,20 +50,21 @@ def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0) ->
 
 
 def summarise(records: list[EpisodeRecord], env_id: str, agent: str) -> Summary:
-    """Summary statistics of finished episodes (a failed or unfinished episode scores 0)."""
-    outcomes = np.array([r.outcome if r.outcome is not None else 0.0 for r in records], dtype=float)
-    turns = np.array([len(r.turns) for r in records], dtype=float)
-    valid = [t.signals.get("valid_action", 1.0) for r in records for t in r.turns]
+    """Summary statistics (:func:`turngym.rollout.episode_metrics`: a failed episode scores 0)."""
+    metrics = episode_metrics(records)
+    if not records:  # nothing was played: no mean exists
+        metrics.update(dict.fromkeys(("outcome_mean", "success_rate", "turns_mean", "valid_action_rate"),
+                                     float("nan")))
     return Summary(
         env_id=env_id,
         agent=agent,
-        episodes=len(records),
-        failed=sum(r.status != "ok" for r in records),
-        mean_outcome=float(outcomes.mean()) if len(records) else float("nan"),
-        outcome_ci95=bootstrap_ci(outcomes),
-        success_rate=float((outcomes >= 1.0 - 1e-9).mean()) if len(records) else float("nan"),
-        mean_turns=float(turns.mean()) if len(records) else float("nan"),
-        mean_valid_action=float(np.mean(valid)) if valid else float("nan"),
+        episodes=metrics["episodes"],
+        failed=metrics["failed_episodes"],
+        mean_outcome=metrics["outcome_mean"],
+        outcome_ci95=bootstrap_ci(np.array([episode_score(r) for r in records], dtype=float)),
+        success_rate=metrics["success_rate"],
+        mean_turns=metrics["turns_mean"],
+        mean_valid_action=metrics["valid_action_rate"],
     )
 
 
@@ -83,10 +83,9 @@ def evaluate(
     reason and scores 0. With ``out``, the trajectories are written there
     atomically as JSON lines.
     """
-    kwargs = dict(env_kwargs or {})
-    records = collect_agent(
-        lambda: turngym.make(env_id, **kwargs), agent, list(range(seed, seed + episodes)),
-        run_id=agent.name, progress=False,
+    records = play_episodes(
+        env_id, agent, list(range(seed, seed + episodes)), run_id=agent.name, progress=False,
+        env_kwargs=env_kwargs,
     )
     if out is not None:
         write_episodes(out, records)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from turngym.core.trajectory import EpisodeRecord, write_episodes
+from turngym.rollout.metrics import episode_metrics
 from turngym.trainers import advantages as adv
 from turngym.trainers.batching import TokenTensors, token_tensors, trainable, turn_batch
 from turngym.trainers.checkpoint import (
@@ -176,7 +177,7 @@ class Trainer:
     def collect(self) -> list[EpisodeRecord]:
         """Rollout: ``groups_per_step`` tasks x ``group_size`` episodes."""
         from turngym.agents.policy import SamplingParams
-        from turngym.trainers.rollout import collect
+        from turngym.rollout import collect
 
         cfg = self.config.rollout
         seeds = list(range(self.cursor, self.cursor + cfg.groups_per_step))
@@ -336,7 +337,7 @@ class Trainer:
         records = self.collect()
         timings["rollout"] = time.perf_counter() - clock
         usable = trainable(records)
-        metrics: dict[str, Any] = _episode_metrics(records)
+        metrics: dict[str, Any] = episode_metrics(records)
         if len(usable) < 2:
             self.step += 1
             metrics.update({"skipped": True, **{f"seconds_{k}": v for k, v in timings.items()}})
@@ -433,22 +434,6 @@ def trim_trajectories(directory: str | Path, last_step: int) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
-
-
-def _episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
-    ok = [r for r in records if r.status == "ok"]
-    rewards = [r.total_reward for r in ok]
-    outcomes = [r.outcome if r.outcome is not None else 0.0 for r in ok]
-    valid = [t.signals.get("valid_action", 1.0) for r in ok for t in r.turns]
-    return {
-        "episodes": len(records),
-        "failed_episodes": len(records) - len(ok),
-        "reward_mean": float(np.mean(rewards)) if rewards else 0.0,
-        "outcome_mean": float(np.mean(outcomes)) if outcomes else 0.0,
-        "success_rate": float(np.mean([o >= 1.0 - 1e-9 for o in outcomes])) if outcomes else 0.0,
-        "turns_mean": float(np.mean([len(r.turns) for r in ok])) if ok else 0.0,
-        "valid_action_rate": float(np.mean(valid)) if valid else 0.0,
-    }
 
 
 class _NoProgress:

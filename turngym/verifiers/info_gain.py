@@ -163,7 +163,7 @@ class BeliefGainScorer:
         if not episode.prompt_ids:
             raise ValueError(
                 f"episode {episode.episode_id!r} has no token ids; belief gain needs a record from the "
-                "token-level rollout collector (turngym.trainers.rollout.collect)"
+                "token-level rollout collector (turngym.rollout.collect)"
             )
         context = episode.token_ids()
         cuts = [len(episode.prompt_ids)]

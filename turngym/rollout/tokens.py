@@ -1,4 +1,4 @@
-"""The rollout collector: groups of multi-turn episodes, stepped together, recorded token for token.
+"""Episodes played by token-level policies: groups stepped together, recorded token for token.
 
 :func:`collect` runs ``len(tasks)`` groups of ``group_size`` episodes. The
 episodes of a group reset with the same seed and options (the same task), so a
@@ -16,14 +16,14 @@ cannot be survived by a single episode; :func:`collect` then raises
 :class:`RolloutError`, whose ``episodes`` hold every record, finished ones
 intact, and ``on_episode`` has already seen each finished episode.
 
-:func:`collect_agent` plays episodes with any text-level agent (scripted,
-OpenAI-compatible) one at a time, with the same failure rules and records
-without token ids.
+Text-level agents (scripted, OpenAI-compatible) go through :mod:`turngym.rollout.text`;
+both build their records with :mod:`turngym.rollout.records`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,15 +33,17 @@ from typing import Any
 import gymnasium as gym
 
 from turngym.agents.chat_template import ChatTemplate, ChatTemplateError, Conversation
-from turngym.agents.play import STANDARD_KEYS, json_safe, play_episode
 from turngym.agents.policy import Policy, SamplingParams
-from turngym.core.trajectory import EpisodeRecord, TurnRecord
-
-Task = int | Mapping[str, Any] | None
-"""One task: a reset seed (int), ``None`` (unseeded), or ``{"seed": ..., "options": {...}}``."""
-
-EnvSource = str | Callable[[], gym.Env]
-"""A registered environment id (made with ``gymnasium.make``) or a function making a fresh environment."""
+from turngym.core.trajectory import EpisodeRecord
+from turngym.rollout.progress import EpisodeProgress
+from turngym.rollout.records import (
+    new_episode,
+    record_cutoff,
+    record_failure,
+    record_reset,
+    record_turn,
+)
+from turngym.rollout.tasks import EnvSource, Task, env_factory, parse_task, source_label
 
 
 class RolloutError(RuntimeError):
@@ -106,14 +108,14 @@ def collect(
     sampling = sampling or SamplingParams()
     template = chat_template or ChatTemplate(policy.tokenizer)
     run_id = run_id or uuid.uuid4().hex[:8]
-    make = _factory(env)
+    make = env_factory(env)
     episodes: list[_Episode] = []
     for g, task in enumerate(tasks):
-        seed, options = _task(task, g)
+        seed, options = parse_task(task, g)
         for j in range(group_size):
-            record = EpisodeRecord(
-                episode_id=f"{run_id}-g{g}-e{j}", env_id=_env_name(env), task_id="",
-                group_id=f"{run_id}-g{g}", seed=seed, agent=getattr(policy, "name", type(policy).__name__),
+            record = new_episode(
+                f"{run_id}-g{g}-e{j}", env_id=source_label(env), group_id=f"{run_id}-g{g}", seed=seed,
+                agent=getattr(policy, "name", type(policy).__name__),
                 metadata={
                     "template": template.name, "options": options,
                     "sampling": {**asdict(sampling), "stop": list(sampling.stop)},
@@ -121,17 +123,17 @@ def collect(
             )
             episodes.append(_Episode(record))
     pool = futures.ThreadPoolExecutor(max_workers=max(1, min(32, len(episodes))), thread_name_prefix="env")
-    bar = _Bar(progress, len(episodes))
-    finished = 0
+    bar = EpisodeProgress(len(episodes), progress)
+    started = time.perf_counter()
 
-    def finish(ep: _Episode, status: str = "ok", error: str | None = None) -> None:
-        nonlocal finished
+    def finish(ep: _Episode, error: str | None = None) -> None:
         if ep.done:
             return
         ep.done = True
-        ep.record.status, ep.record.error = status, error
-        finished += 1
-        bar.set(finished)
+        if error is not None:
+            record_failure(ep.record, error)
+        ep.record.metadata["wall_s"] = round(time.perf_counter() - started, 6)
+        bar.done(ep.record)
         if on_episode is not None:
             on_episode(ep.record)
 
@@ -147,8 +149,7 @@ def collect(
                         len(ep.conversation.ids) + sampling.max_new_tokens > max_context_tokens
                     )
                     if too_long or (max_turns is not None and turn >= max_turns):
-                        ep.record.truncated = True
-                        ep.record.metadata["truncated_reason"] = "context" if too_long else "max_turns"
+                        record_cutoff(ep.record, "context" if too_long else "max_turns")
                         finish(ep)
                 active = [ep for ep in episodes if not ep.done]
                 if not active:
@@ -159,7 +160,7 @@ def collect(
                 except Exception as exc:
                     reason = f"policy.generate failed at turn {turn}: {type(exc).__name__}: {exc}"
                     for ep in active:
-                        finish(ep, "failed", reason)
+                        finish(ep, reason)
                     raise RolloutError(reason, [ep.record for ep in episodes]) from exc
                 if len(generations) != len(active):
                     raise RolloutError(
@@ -170,7 +171,7 @@ def collect(
                 if template_error is not None:
                     reason = f"aborted: another episode's chat template failed: {template_error}"
                     for ep in episodes:
-                        finish(ep, "failed", reason)
+                        finish(ep, reason)
                     records = [ep.record for ep in episodes]
                     raise RolloutError(str(template_error), records) from template_error
                 turn += 1
@@ -203,17 +204,14 @@ def _reset_all(
         outcome = _wait(pending[id(ep)], timeout, "reset")
         if isinstance(outcome, _Failure):
             ep.abandoned = outcome.timed_out
-            finish(ep, "failed", outcome.reason)
+            finish(ep, outcome.reason)
             continue
         observation, info = outcome
-        ep.record.task_id = str(info.get("task_id", ""))
-        ep.record.opening = list(observation)
-        if "probe" in info:
-            ep.record.metadata["opening_probe"] = json_safe(info["probe"])
+        record_reset(ep.record, ep.env, observation, info)  # type: ignore[arg-type]
         try:
             ep.conversation = template.start(observation)
         except ChatTemplateError as exc:
-            finish(ep, "failed", str(exc))
+            finish(ep, str(exc))
             continue
         ep.record.prompt_ids = list(ep.conversation.ids)
 
@@ -234,102 +232,24 @@ def _step_all(
         turn_index = len(ep.record.turns)
         if isinstance(outcome, _Failure):
             ep.abandoned = outcome.timed_out
-            finish(ep, "failed", f"turn {turn_index}: {outcome.reason}")
+            finish(ep, f"turn {turn_index}: {outcome.reason}")
             continue
         observation, reward, terminated, truncated, info = outcome
         try:
             tokens = ep.conversation.add_turn(gen.token_ids, observation)  # type: ignore[union-attr]
         except ChatTemplateError as exc:
-            finish(ep, "failed", f"turn {turn_index}: {exc}")
+            finish(ep, f"turn {turn_index}: {exc}")
             template_error = template_error or exc
             continue
-        extra = {k: json_safe(v) for k, v in info.items() if k not in STANDARD_KEYS}
-        extra["finish_reason"] = gen.finish_reason
-        ep.record.turns.append(
-            TurnRecord(
-                index=turn_index,
-                action_text=text,
-                action_ids=list(gen.token_ids),
-                action_logprobs=[float(x) for x in gen.logprobs],
-                observation=list(observation),
-                observation_ids=tokens.observation_ids,
-                reward=float(reward),
-                signals={k: float(v) for k, v in info.get("signals", {}).items()},
-                anchor=str(info.get("anchor", "")),
-                probe=json_safe(info["probe"]) if "probe" in info else None,
-                terminated=bool(terminated),
-                truncated=bool(truncated),
-                info=extra,
-            )
+        record_turn(
+            ep.record, action_text=text, action_ids=gen.token_ids, action_logprobs=gen.logprobs,
+            observation=observation, observation_ids=tokens.observation_ids, reward=reward,
+            terminated=terminated, truncated=truncated, info=info,
+            extra={"finish_reason": gen.finish_reason},
         )
         if terminated or truncated:
-            ep.record.terminated, ep.record.truncated = bool(terminated), bool(truncated)
-            if "outcome" in info:
-                ep.record.outcome = float(info["outcome"])
             finish(ep)
     return template_error
-
-
-# ----- text-level agents -----------------------------------------------------------------
-
-
-def collect_agent(
-    env: EnvSource,
-    agent: Any,
-    tasks: Sequence[Task],
-    *,
-    group_size: int = 1,
-    max_turns: int | None = None,
-    run_id: str | None = None,
-    progress: bool = True,
-    on_episode: Callable[[EpisodeRecord], None] | None = None,
-) -> list[EpisodeRecord]:
-    """Play episodes one at a time with a text-level agent (``name``, ``reset(seed)``,
-    ``act(history, env) -> action``), e.g. an OpenAI-compatible endpoint or a scripted agent.
-
-    An agent or environment error fails only that episode (``status="failed"``,
-    ``error`` names the cause: a timeout, a garbage response, ...); the next
-    episode starts fresh. Token fields stay empty.
-    """
-    if not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive int, got {group_size!r}")
-    make = _factory(env)
-    run_id = run_id or uuid.uuid4().hex[:8]
-    records: list[EpisodeRecord] = []
-    bar = _Bar(progress, len(tasks) * group_size)
-    with bar:
-        for g, task in enumerate(tasks):
-            seed, options = _task(task, g)
-            for j in range(group_size):
-                record = EpisodeRecord(
-                    episode_id=f"{run_id}-g{g}-e{j}", env_id=_env_name(env), task_id="",
-                    group_id=f"{run_id}-g{g}", seed=seed, agent=getattr(agent, "name", type(agent).__name__),
-                )
-                _play(make, agent, record, options, max_turns)
-                records.append(record)
-                bar.set(len(records))
-                if on_episode is not None:
-                    on_episode(record)
-    return records
-
-
-def _play(
-    make: Callable[[], gym.Env], agent: Any, record: EpisodeRecord, options: Any, max_turns: int | None
-) -> None:
-    environment = None
-    try:
-        environment = make()
-        play_episode(environment, agent, seed=record.seed, options=options, max_turns=max_turns,
-                     record=record)
-    except Exception as exc:  # the environment could not even be made
-        record.status = "failed"
-        record.error = f"turn 0: {type(exc).__name__}: {exc}"
-    finally:
-        if environment is not None:
-            try:
-                environment.close()
-            except Exception:
-                pass
 
 
 # ----- helpers ---------------------------------------------------------------------------
@@ -351,58 +271,3 @@ def _wait(future: futures.Future[Any], timeout: float | None, what: str) -> Any:
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" (at {where.filename}:{where.lineno})" if where else ""
         return _Failure(f"environment {what} raised {type(exc).__name__}: {exc}{at}")
-
-
-def _factory(env: EnvSource) -> Callable[[], gym.Env]:
-    if isinstance(env, str):
-        return lambda: gym.make(env)
-    if callable(env):
-        return env
-    raise ValueError(f"env must be an environment id or a function making an environment, got {env!r}")
-
-
-def _env_name(env: EnvSource) -> str:
-    if isinstance(env, str):
-        return env
-    return getattr(env, "__name__", type(env).__name__)
-
-
-def _task(task: Task, index: int) -> tuple[int | None, dict[str, Any] | None]:
-    if task is None or (isinstance(task, int) and not isinstance(task, bool)):
-        return task, None
-    if isinstance(task, Mapping):
-        unknown = set(task) - {"seed", "options"}
-        seed = task.get("seed")
-        options = task.get("options")
-        if unknown or not (seed is None or isinstance(seed, int)) or not (
-            options is None or isinstance(options, Mapping)
-        ):
-            raise ValueError(
-                f"task {index} is {dict(task)!r}; a task is a seed (int), None, or a dict with "
-                "'seed' (int) and/or 'options' (dict)"
-            )
-        return seed, dict(options) if options is not None else None
-    raise ValueError(f"task {index} is {task!r}; a task is a seed (int), None, or {{'seed', 'options'}}")
-
-
-class _Bar:
-    """A rich progress bar of finished episodes (does nothing when disabled)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("episodes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            disable=not enabled,
-        )
-        self._task = self._progress.add_task("episodes", total=total)
-
-    def __enter__(self) -> _Bar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def set(self, completed: int) -> None:
-        self._progress.update(self._task, completed=completed)

@@ -1,0 +1,70 @@
+"""Episode summary metrics, defined once for the trainer's logs and the benchmark's tables.
+
+The rule for failed episodes (``status != "ok"``: the agent, the policy or the
+environment raised) is the same everywhere: they stay in every denominator and
+score 0 (outcome, reward, success), and are also counted on their own
+(``failed_episodes``). An episode that ended without an outcome (truncated)
+scores 0 too. Behaviour statistics (turns, valid actions, tokens, wall time)
+are over what was actually played.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from turngym.core.trajectory import EpisodeRecord
+
+SUCCESS_THRESHOLD = 1.0 - 1e-9
+"""An episode succeeds when its outcome reaches 1 (a perfect score), up to rounding."""
+
+
+def episode_score(record: EpisodeRecord) -> float:
+    """The outcome that counts: the record's outcome, or 0 when it failed or has none."""
+    if record.status != "ok" or record.outcome is None:
+        return 0.0
+    return float(record.outcome)
+
+
+def episode_reward(record: EpisodeRecord) -> float:
+    """The episode's summed reward, or 0 when it failed."""
+    return record.total_reward if record.status == "ok" else 0.0
+
+
+def is_success(record: EpisodeRecord) -> bool:
+    """Whether the episode scored a perfect outcome (see :data:`SUCCESS_THRESHOLD`)."""
+    return episode_score(record) >= SUCCESS_THRESHOLD
+
+
+def episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """The standard summary of a batch of episodes (see the module docstring for failures).
+
+    Keys: ``episodes``, ``failed_episodes``, ``outcome_mean``, ``reward_mean``, ``success_rate``,
+    ``turns_mean``, ``valid_action_rate`` (share of played turns whose ``valid_action`` signal
+    was not 0), ``invalid_action_rate`` (1 minus it), ``action_tokens_mean`` (policy tokens per
+    episode, 0 for text agents) and ``wall_s_mean`` (seconds per episode, where recorded).
+    Empty input gives zeros with ``episodes = 0``.
+    """
+    n = len(records)
+    turns = [t for r in records for t in r.turns]
+    valid = [t.signals.get("valid_action", 1.0) != 0.0 for t in turns]
+    walls = [float(w) for r in records if isinstance(w := r.metadata.get("wall_s"), (int, float))]
+
+    def mean(values: Sequence[float]) -> float:
+        return float(np.mean(values)) if len(values) else 0.0
+
+    valid_rate = mean([float(v) for v in valid]) if valid else 1.0
+    return {
+        "episodes": n,
+        "failed_episodes": sum(r.status != "ok" for r in records),
+        "outcome_mean": mean([episode_score(r) for r in records]),
+        "reward_mean": mean([episode_reward(r) for r in records]),
+        "success_rate": mean([float(is_success(r)) for r in records]),
+        "turns_mean": mean([float(len(r.turns)) for r in records]),
+        "valid_action_rate": valid_rate if n else 0.0,
+        "invalid_action_rate": (1.0 - valid_rate) if n else 0.0,
+        "action_tokens_mean": mean([float(sum(len(t.action_ids) for t in r.turns)) for r in records]),
+        "wall_s_mean": mean(walls),
+    }
