@@ -148,7 +148,9 @@ def test_unknown_parameter_lists_accepted_ones_with_defaults():
     ):
         estimate("gigpo", small_batch(), gama=0.9)
     with pytest.raises(
-        TypeError, match=r"'rloo': unknown parameter\(s\) \['norm'\]; accepted: \(none\)"
+        TypeError,
+        match=r"'rloo': unknown parameter\(s\) \['norm'\]; "
+        r"accepted: singleton='zero', preset='turngym'$",
     ):
         estimate("rloo", small_batch(), norm="std")
     with pytest.raises(TypeError, match=r"missing parameter\(s\) \['components'\]"):
@@ -179,7 +181,7 @@ def test_estimate_needs_a_turn_batch():
         ("gigpo", {"omega": math.nan}, ValueError, "omega must be finite"),
         ("igpo", {"mode": "both"}, ValueError, "mode must be one of 'joint', 'separate'"),
         ("a2tgpo", {"eps": 0.5}, ValueError, r"eps \(between eps_min and eps_max\)"),
-        ("a2tgpo", {"eps_min": 0.0}, ValueError, r"eps_min must be in \(0"),
+        ("a2tgpo", {"eps_min": 0.0}, ValueError, r"eps_min \(or None\) must be in \(0"),
         ("a2tgpo", {"kappa": -1.0}, ValueError, "kappa must be in"),
         ("mapo", {"alpha": 2.0}, ValueError, r"alpha must be in \[0, 1\]"),
         ("mt_grpo", {"lambda_turn": None}, TypeError, "lambda_turn must be a real number"),

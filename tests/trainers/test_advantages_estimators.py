@@ -335,7 +335,12 @@ def test_diagnostics_report_mean_std_and_params():
     result = estimate("grpo", batch)
     diag = result.diagnostics
     assert diag["estimator"] == "grpo"
-    assert diag["params"] == {"norm": "std", "norm_eps": 1e-6}
+    assert diag["params"] == {
+        "norm": "std",
+        "norm_eps": 1e-6,
+        "singleton": "zero",
+        "preset": "turngym",
+    }
     assert diag["advantage_mean"] == pytest.approx(result.advantages.mean())
     assert diag["advantage_std"] == pytest.approx(result.advantages.std())
     assert "degenerate=1" in repr(diag["pools"]["episode"])

@@ -6,7 +6,10 @@ the first existing cluster whose representative (its first member) is similar en
 otherwise it starts a new cluster. Similarity is ``difflib.SequenceMatcher.ratio`` on
 normalised text (case-folded, whitespace runs collapsed to one space), the representative
 being indexed once per cluster and the cheap length and ``quick_ratio`` upper bounds
-tried first.
+tried first. difflib's ``autojunk`` heuristic is off by default: on texts of 200+
+characters it ignores every character that makes up more than 1% of the representative,
+which for ordinary prose is most letters, and ratios collapse. GiGPO's code compares the
+raw text with ``autojunk`` on; ``text="raw", autojunk=True`` reproduces that.
 
 Cost: this path is a Python loop over distinct anchors. For a group with U distinct
 anchors that form C clusters it makes at most U * C comparisons, each O(L^2) in the
@@ -31,9 +34,9 @@ def _normalise_text(text: str) -> str:
 class _Representative:
     """A cluster's first anchor, with a matcher that has indexed it once (``set_seq2``)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, autojunk: bool = False) -> None:
         self.text = text
-        self.matcher = SequenceMatcher(None, autojunk=False)
+        self.matcher = SequenceMatcher(None, autojunk=autojunk)
         self.matcher.set_seq2(text)
 
     def similar(self, text: str, threshold: float) -> bool:
@@ -47,11 +50,14 @@ class _Representative:
 
 
 def similar_anchor_pools(
-    layout: Layout, threshold: float
+    layout: Layout, threshold: float, *, text: str = "normalised", autojunk: bool = False
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Cluster the anchors of each group; return ``(row_pool, n_pools, pool_group,
     pool_anchor)``: the cluster of each row (canonical order), how many clusters, and each
     cluster's group code and representative anchor.
+
+    ``text="normalised"`` compares case-folded, whitespace-collapsed text; ``"raw"`` the
+    anchors as given. ``autojunk`` is passed to ``difflib.SequenceMatcher``.
 
     >>> from turngym.trainers.advantages import TurnBatch
     >>> b = TurnBatch.from_groups(
@@ -77,23 +83,23 @@ def similar_anchor_pools(
             "similarity_threshold needs string anchors; got values of type "
             f"{sorted(set(not_text))} (use similarity_threshold=None for exact matching)"
         )
-    texts = [_normalise_text(a) for a in pair_anchor]
+    texts = [_normalise_text(a) for a in pair_anchor] if text == "normalised" else list(pair_anchor)
 
     cluster = np.empty(len(texts), dtype=np.int64)
     representatives: list[int] = []  # pair index of each cluster's first member
     matchers: list[_Representative] = []
     group_start = 0  # clusters of the current group start here
-    for j, text in enumerate(texts):
+    for j, anchor_text in enumerate(texts):
         if j and pair_group[j] != pair_group[j - 1]:
             group_start = len(representatives)
         for c in range(group_start, len(representatives)):
-            if matchers[c].similar(text, threshold):
+            if matchers[c].similar(anchor_text, threshold):
                 cluster[j] = c
                 break
         else:
             cluster[j] = len(representatives)
             representatives.append(j)
-            matchers.append(_Representative(text))
+            matchers.append(_Representative(anchor_text, autojunk))
 
     reps = np.asarray(representatives, dtype=np.int64)
     return cluster[rank[inverse]], reps.size, pair_group[reps], pair_anchor[reps]

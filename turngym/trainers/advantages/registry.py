@@ -80,7 +80,7 @@ def estimator_params(name: str) -> dict[str, Any]:
     for required ones).
 
     >>> estimator_params("grpo")
-    {'norm': 'std', 'norm_eps': 1e-06}
+    {'norm': 'std', 'norm_eps': 1e-06, 'singleton': 'zero', 'preset': 'turngym'}
     """
     params = list(inspect.signature(_get(name)).parameters.values())[1:]
     return {p.name: p.default for p in params}
