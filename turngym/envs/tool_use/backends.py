@@ -1,0 +1,117 @@
+"""Executable back-ends: fresh instances per episode, calls dispatched by method name.
+
+A back-end is a plain Python class whose public methods are the tools (BFCL's
+``GorillaFileSystem``, ``TradingBot``, ... or turngym's generated APIs) and whose
+``_load_scenario(config, long_context=False)`` loads a task's initial state.
+:class:`Backends` holds one fresh instance of each class a task involves and runs
+:class:`~turngym.core.actions.ParsedCall` objects on them: the method is looked up by
+name among the public methods (never by evaluating text), called with the parsed
+keyword arguments, and its result turned into the string the model reads, exactly as
+BFCL's executor does (strings as they are, dicts as JSON, anything else through ``str``,
+an exception as ``"Error during execution: <message>"``), so that BFCL's response check
+compares the same strings.
+"""
+
+from __future__ import annotations
+
+import copy
+import decimal
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from turngym.core.actions import ParsedCall
+
+ERROR_PREFIX = "Error during execution: "
+
+
+@cache
+def public_methods(cls: type) -> frozenset[str]:
+    """The names of ``cls``'s public methods (inherited ones included): its tools."""
+    return frozenset(n for n, _ in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_"))
+
+
+def format_result(result: Any) -> str:
+    """A method's return value as BFCL's executor shows it to the model."""
+    if type(result) is str:
+        return result
+    if type(result) is dict:
+        try:
+            return json.dumps(result)
+        except (TypeError, ValueError):
+            return str(result)
+    return str(result)
+
+
+def is_error_result(result: Any) -> bool:
+    """Whether a back-end reported failure: it raised, or returned ``{"error": ...}``."""
+    return isinstance(result, dict) and "error" in result
+
+
+class Backends:
+    """One episode's back-end instances and the routing of tool names to them.
+
+    Args:
+        classes: back-end classes by name (e.g. ``{"MathAPI": MathAPI}``).
+        configs: initial configuration per class name (missing: ``{}``); deep-copied.
+        long_context: passed to ``_load_scenario`` (BFCL's long-context category).
+        stateless: classes that take no scenario (BFCL's ``MathAPI``).
+
+    When two classes share a method name, the later class in ``classes`` owns it (as in
+    BFCL, whose routing table is filled in the task's class order).
+    """
+
+    def __init__(
+        self,
+        classes: Mapping[str, type],
+        configs: Mapping[str, Any] | None = None,
+        *,
+        long_context: bool = False,
+        stateless: Sequence[str] = (),
+    ) -> None:
+        self.instances: dict[str, Any] = {}
+        self.routes: dict[str, str] = {}
+        configs = configs or {}
+        for name, cls in classes.items():
+            instance = cls()
+            if name not in stateless:
+                instance._load_scenario(copy.deepcopy(dict(configs.get(name, {}))), long_context=long_context)
+            self.instances[name] = instance
+            for method in public_methods(cls):
+                self.routes[method] = name
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Backends:
+        clone = object.__new__(Backends)
+        clone.instances = copy.deepcopy(self.instances, memo)
+        clone.routes = dict(self.routes)
+        return clone
+
+    def execute(self, call: ParsedCall) -> tuple[str, bool]:
+        """Run one call: ``(result text, succeeded)``. Never raises on what the call holds."""
+        owner = self.routes.get(call.name)
+        if owner is None:
+            return f"{ERROR_PREFIX}name '{call.name}' is not defined", False
+        method = getattr(self.instances[owner], call.name)
+        # Some back-ends set decimal's precision (and mpmath's) process-wide; keep each
+        # call's setting to that call so that no episode depends on another's history.
+        mp = _mpmath_context()
+        dps = mp.dps if mp is not None else None
+        try:
+            with decimal.localcontext():
+                result = method(**call.arguments)
+        except Exception as exc:  # a back-end method that raises is the model's tool error
+            return f"{ERROR_PREFIX}{exc}", False
+        finally:
+            if mp is not None and mp.dps != dps:
+                mp.dps = dps
+        return format_result(result), not is_error_result(result)
+
+
+def _mpmath_context() -> Any:
+    try:
+        import mpmath
+    except ImportError:  # pragma: no cover - mpmath comes with the dev extra
+        return None
+    return mpmath.mp

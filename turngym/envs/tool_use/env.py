@@ -1,0 +1,461 @@
+"""``ToolUseEnv``: stateful multi-turn tool use, verified stage by stage.
+
+A task is a list of **stages** (user turns). In a stage the agent makes calls, in
+parallel (several OpenAI ``tool_calls`` or a Python list ``[f(a=1), g(b="x")]`` in one
+message) or one per assistant turn; each result comes back as a ``tool`` message
+answering its ``tool_call_id`` (as one ``user`` message in the text format). The agent
+ends a stage by answering without a call; then the next user message arrives. A stage
+that reaches ``max_steps_per_stage`` assistant turns is closed as if the agent had
+answered (BFCL's step limit is 20).
+
+Back-ends are fresh instances per episode (:mod:`.backends`); calls are parsed by the
+shared parsers of :mod:`turngym.core.actions` and dispatched by method name: model text
+is never evaluated. Bad input never raises: an unknown function, wrong argument names,
+non-JSON arguments, a back-end that raises, too many calls in one message: each becomes a
+message the model can read, with ``valid_action`` / ``tool_success`` saying so.
+
+At the end of every stage the verifiers of :mod:`turngym.verifiers.tool_state` judge it as
+BFCL does (the state check against a parallel run of the gold calls, the response check,
+a stage with gold calls failing when the agent made none; stages without gold calls pass,
+or with ``strict_irrelevance=True`` pass only if no call was made), and
+:mod:`turngym.verifiers.tool_match` matches the stage's calls with the gold calls
+(MatchTIR). Signals (every step; the stage ones are 0 except on a stage's last step):
+
+- ``valid_action``, ``format``: the action parsed (every call of it);
+- ``tool_success``: share of this turn's calls that ran without error (0 with no call);
+- ``state_match``, ``response_match``, ``stage_passed``: the stage's checks;
+- ``call_precision``, ``call_recall``, ``match_reward``: MatchTIR matching of the stage.
+
+The outcome, on the terminal step: ``outcome="bfcl"`` (default) is BFCL's verdict (1 when
+every stage passed), ``outcome="partial"`` the share of stages passed; both are always in
+``info`` (``outcome_bfcl``, ``outcome_partial``) with the per-stage verdicts
+(``stage_verdicts``). ``info["anchor"]`` is ``<task>|s<stage>|<hash of the back-ends'
+state>``; ``oracle_action()`` gives the stage's gold calls, then an answer;
+``get_state``/``set_state`` snapshot everything (deep copies of the back-ends).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
+from turngym.core.actions import ActionError, parse_python_calls, parse_tool_calls
+from turngym.core.messages import Action, Message, system, user
+from turngym.core.messages import tool as tool_message
+from turngym.envs.tool_use.backends import Backends
+from turngym.envs.tool_use.tasks import Catalog, ToolTask, untyped
+from turngym.verifiers.tool_match import ToolCallMatcher
+from turngym.verifiers.tool_state import (
+    irrelevance_check,
+    response_check,
+    state_check,
+    state_fingerprint,
+)
+
+REVEAL_MESSAGE = "I have updated some more functions you can choose from. What about now?"
+"""The user's words at a stage that reveals held-out functions (BFCL's FC-mode wording)."""
+
+SYSTEM_PROMPT = """You are an assistant that completes the user's requests by calling functions. \
+In each turn you may call one or several functions (results come back to you), and call more \
+after reading them. When the request is done, or cannot be done with the functions you have, \
+or a needed value is missing, reply in plain text without a call (ask for what is missing): \
+that ends your turn and the user speaks again.{formats}"""
+
+_PYTHON_HINT = """
+Write calls in Python syntax, several as a list: [func_a(x=1), func_b(name="y")]. \
+Functions:
+{functions}"""
+
+_CALL_START = re.compile(r"^\s*(?:```(?:python|py)?\s*)?\[?\s*[A-Za-z_][\w.]*\s*\(")
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+OUTCOMES: tuple[str, ...] = ("bfcl", "partial")
+
+
+class ToolUseEnv(TurnEnv):
+    """Multi-turn tool use over executable back-ends (see the module docstring).
+
+    Args:
+        tasks: ``"bfcl"`` (BFCL v4 multi-turn, ``categories``), ``"generated"`` (turngym's
+            APIs, ``level``/``split``/``n_tasks``) or a sequence of :class:`ToolTask` with
+            their ``catalog``.
+        categories: BFCL categories: ``"all"``, one of ``base``, ``miss_func``,
+            ``miss_param``, ``long_context``, or a list.
+        level: generated level (``easy``, ``medium``, ``hard``).
+        split: generated split (``train`` or ``test``).
+        n_tasks: generated tasks to draw from (default 1000 for train, 200 for test).
+        outcome: ``"bfcl"`` (all stages pass) or ``"partial"`` (share of stages passed).
+        matching: MatchTIR assignment, ``"hard"`` (Hungarian) or ``"soft"`` (Sinkhorn).
+        temperature: Sinkhorn's temperature for ``matching="soft"``.
+        strict_irrelevance: stages without gold calls pass only when no call was made.
+        check_types: refuse calls whose argument types do not fit the schema (default:
+            off for BFCL, whose executor runs calls as written, on for generated tasks).
+        allow_hidden_calls: run calls to a task's held-out functions before they are
+            revealed (default: on for BFCL, whose executor runs any method of the involved
+            classes and one of whose gold answers needs it, ``multi_turn_miss_func_49``;
+            off for generated tasks).
+        max_steps_per_stage: assistant turns after which a stage is closed.
+        max_calls_per_action: calls accepted in one message (more is a malformed action).
+        max_turns, max_invalid_turns, action_formats, reward_weights, render_mode: TurnEnv's.
+    """
+
+    signal_names = ("tool_success", "state_match", "response_match", "call_precision",
+                    "call_recall", "match_reward", "stage_passed")
+    default_action_formats = ("tool_calls", "python")
+
+    def __init__(
+        self,
+        tasks: str | Sequence[ToolTask] = "bfcl",
+        *,
+        catalog: Catalog | None = None,
+        categories: str | Sequence[str] = "all",
+        level: str = "easy",
+        split: str = "train",
+        n_tasks: int | None = None,
+        outcome: str = "bfcl",
+        matching: str = "hard",
+        temperature: float = 0.1,
+        strict_irrelevance: bool = False,
+        check_types: bool | None = None,
+        allow_hidden_calls: bool | None = None,
+        max_steps_per_stage: int = 20,
+        max_calls_per_action: int = 48,
+        max_turns: int = 200,
+        max_invalid_turns: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        for name, value in (("max_steps_per_stage", max_steps_per_stage),
+                            ("max_calls_per_action", max_calls_per_action)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.source = tasks if isinstance(tasks, str) else "custom"
+        self._tasks: list[ToolTask] = []
+        self._generated: tuple[str, str, int] | None = None
+        if tasks == "bfcl":
+            from turngym.envs.tool_use import bfcl
+
+            self.catalog = bfcl.catalog()
+            self._tasks = bfcl.load_tasks(categories if isinstance(categories, str) else list(categories))
+            check_types = False if check_types is None else check_types
+            allow_hidden_calls = True if allow_hidden_calls is None else allow_hidden_calls
+        elif tasks == "generated":
+            from turngym.envs.tool_use import generated
+
+            if level not in generated.LEVELS or split not in generated.SPLITS:
+                raise ValueError(f"generated tasks take level in {list(generated.LEVELS)} and split in "
+                                 f"{list(generated.SPLITS)}, got level={level!r}, split={split!r}")
+            count = n_tasks if n_tasks is not None else (1000 if split == "train" else 200)
+            if not isinstance(count, int) or count < 1:
+                raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+            self.catalog = generated.catalog()
+            self._generated = (level, split, count)
+            check_types = True if check_types is None else check_types
+        elif isinstance(tasks, str):
+            raise ValueError(f"tasks must be 'bfcl', 'generated' or a list of ToolTask, got {tasks!r}")
+        else:
+            self._tasks = list(tasks)
+            if not self._tasks or not all(isinstance(t, ToolTask) for t in self._tasks):
+                raise TypeError("tasks must be a non-empty sequence of ToolTask")
+            if not isinstance(catalog, Catalog):
+                raise TypeError("a list of ToolTask needs its catalog=Catalog(...)")
+            self.catalog = catalog
+            check_types = True if check_types is None else check_types
+        self._by_id = {t.task_id: t for t in self._tasks}
+        self.check_types = bool(check_types)
+        self.allow_hidden_calls = bool(allow_hidden_calls)
+        self.outcome_kind = outcome
+        self.matcher = ToolCallMatcher(matching, temperature)
+        self.strict_irrelevance = bool(strict_irrelevance)
+        self.max_steps_per_stage = max_steps_per_stage
+        self.max_calls_per_action = max_calls_per_action
+        # Every tool any task may show, so that the action space can sample them all.
+        self.tools = self.catalog.tools_for(list(self.catalog.classes))
+        super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
+        self._task: ToolTask | None = None
+        self._reset_episode_state()
+
+    # ----- tasks ----------------------------------------------------------------------
+
+    @property
+    def n_tasks(self) -> int:
+        """How many tasks ``reset`` draws from."""
+        return self._generated[2] if self._generated else len(self._tasks)
+
+    def task_ids(self) -> list[str]:
+        """Every task id of this environment, in order."""
+        if self._generated:
+            level, split, count = self._generated
+            return [f"gen-{level}-{split}-{i}" for i in range(count)]
+        return [t.task_id for t in self._tasks]
+
+    def get_task(self, task_id: str) -> ToolTask:
+        """The task called ``task_id``; ``ValueError`` saying what ids look like otherwise."""
+        if self._generated:
+            from turngym.envs.tool_use import generated
+
+            level, split, count = self._generated
+            try:
+                lv, sp, index = generated.parse_task_id(task_id)
+            except ValueError as exc:
+                raise ValueError(f"unknown task_id {task_id!r}: {exc}") from None
+            if (lv, sp) != (level, split) or index >= count:
+                raise ValueError(f"unknown task_id {task_id!r}; this env has gen-{level}-{split}-0 .. "
+                                 f"gen-{level}-{split}-{count - 1}")
+            return generated.generate_task(level, split, index)
+        if task_id not in self._by_id:
+            sample = ", ".join(list(self._by_id)[:3])
+            raise ValueError(f"unknown task_id {task_id!r}; this env has {len(self._tasks)} tasks, "
+                             f"e.g. {sample}")
+        return self._by_id[task_id]
+
+    @property
+    def task(self) -> ToolTask:
+        """The current task."""
+        if self._task is None:
+            raise RuntimeError("no task yet: call reset() first")
+        return self._task
+
+    # ----- episode --------------------------------------------------------------------
+
+    def _reset_episode_state(self) -> None:
+        self._stage = 0
+        self._stage_calls: list[ParsedCall] = []
+        self._stage_steps = 0
+        self._agent_results: list[str] = []
+        self._verdicts: list[dict[str, Any]] = []
+        self._visible: list[str] = []
+        self._agent: Backends | None = None
+        self._gold: Backends | None = None
+        self._fingerprint: str | None = None
+        self._pending_errors: list[tuple[str | None, str]] = []
+
+    def _backends(self, task: ToolTask) -> Backends:
+        return Backends({n: self.catalog.classes[n] for n in task.classes}, task.initial_config,
+                        long_context=task.long_context, stateless=self.catalog.stateless)
+
+    def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
+        if "task_id" in options:
+            task = self.get_task(str(options["task_id"]))
+        else:
+            index = int(self.np_random.integers(self.n_tasks))
+            task = self.get_task(self.task_ids()[index]) if self._generated else self._tasks[index]
+        self._task = task
+        self._reset_episode_state()
+        self._agent = self._backends(task)
+        self._gold = self._backends(task)
+        hidden = set(task.hidden)
+        self._visible = [t.name for t in self.catalog.tools_for(task.classes) if t.name not in hidden]
+        self._sync_tools()
+        formats = ""
+        if "python" in self.action_formats and "tool_calls" not in self.action_formats:
+            formats = _PYTHON_HINT.format(functions=self._describe(self.tools))
+        elif "python" in self.action_formats:
+            formats = "\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]."
+        return task.task_id, [system(SYSTEM_PROMPT.format(formats=formats)), *self._stage_opening(0)]
+
+    def _sync_tools(self) -> None:
+        specs = {t.name: t for t in self.catalog.tools_for(self.task.classes)}
+        self.tools = [specs[name] for name in self._visible]
+        callable_specs = list(specs.values()) if self.allow_hidden_calls else self.tools
+        self._parse_specs = [t if self.check_types else untyped(t) for t in callable_specs]
+
+    @staticmethod
+    def _describe(tools: Sequence[ToolSpec]) -> str:
+        return "\n".join(json.dumps(t.to_openai()["function"]) for t in tools)
+
+    def _stage_opening(self, index: int) -> list[Message]:
+        stage = self.task.stages[index]
+        texts = list(stage.user)
+        if stage.reveal:
+            revealed = [t for t in self.catalog.tools_for(self.task.classes) if t.name in stage.reveal]
+            text = REVEAL_MESSAGE
+            if "tool_calls" not in self.action_formats:
+                text = f"{self._describe(revealed)}\n{text}"
+            texts = [*texts, text] if texts else [text]
+        return [user(t) for t in texts] or [user("(no message)")]
+
+    # ----- actions --------------------------------------------------------------------
+
+    def _parse(self, action: Any) -> list[ParsedCall] | ActionError:
+        """Calls, or ``[]`` for a plain answer (which ends the stage), or a malformed action."""
+        self._pending_errors = []
+        if isinstance(action, Mapping) and action.get("tool_calls"):
+            if "tool_calls" not in self.action_formats:
+                return ActionError("format_not_accepted", "Tool calls are not accepted here; write Python "
+                                   "calls such as [f(a=1)].")
+            raw = action["tool_calls"]
+            if not isinstance(raw, list):
+                return ActionError("bad_tool_call", "tool_calls must be a list of tool calls.")
+            if len(raw) > self.max_calls_per_action:
+                return ActionError("too_many_calls", f"Got {len(raw)} tool calls; at most "
+                                   f"{self.max_calls_per_action} per turn.")
+            calls: list[ParsedCall] = []
+            for item in raw:
+                parsed = parse_tool_calls({"tool_calls": [item]}, self._parse_specs)
+                if isinstance(parsed, ActionError):
+                    call_id = item.get("id") if isinstance(item, Mapping) else None
+                    call_id = call_id if isinstance(call_id, str) else None
+                    self._pending_errors.append((call_id, parsed.message))
+                else:
+                    calls.extend(parsed)
+            if not calls:
+                messages = "; ".join(m for _, m in self._pending_errors)
+                self._pending_errors = []
+                return ActionError("bad_tool_call", messages)
+            return calls
+        text = action.get("content") if isinstance(action, Mapping) else action
+        if not isinstance(text, str):
+            return ActionError("not_text", "An action is text (an answer or Python calls) or an assistant "
+                               "message with tool_calls.")
+        visible = _THINK.sub(" ", text)
+        if "python" not in self.action_formats or not _CALL_START.match(visible):
+            return []  # a plain answer: the stage ends
+        return parse_python_calls(text, self._parse_specs, max_calls=self.max_calls_per_action)
+
+    def _apply(self, calls: list[ParsedCall]) -> Transition:
+        if not calls:
+            return self._end_stage([])
+        assert self._agent is not None
+        self._stage_steps += 1
+        messages: list[Message] = []
+        text_results: list[str] = []
+        succeeded = 0
+        for call in calls:
+            result, ok = self._agent.execute(call)
+            succeeded += ok
+            self._agent_results.append(result)
+            self._stage_calls.append(call)
+            if call.call_id is not None:
+                messages.append(tool_message(result, call.call_id, call.name))
+            else:
+                text_results.append(f"{_render(call)} -> {result}")
+        self._fingerprint = None
+        for call_id, problem in self._pending_errors:
+            if call_id is not None:
+                messages.append(tool_message(f"Invalid call: {problem}", call_id))
+            else:
+                text_results.append(f"Invalid call: {problem}")
+        if text_results:
+            messages.append(user("Results:\n" + "\n".join(text_results)))
+        n_attempted = len(calls) + len(self._pending_errors)
+        signals = {"tool_success": succeeded / n_attempted}
+        invalid = "bad_call" if self._pending_errors else None
+        if invalid:
+            signals["valid_action"] = 0.0
+        if self._stage_steps >= self.max_steps_per_stage:
+            closing = self._end_stage(messages, closed=True)
+            closing.signals.update(signals)
+            closing.invalid = invalid
+            return closing
+        return Transition(messages, signals, invalid=invalid)
+
+    def _end_stage(self, messages: list[Message], closed: bool = False) -> Transition:
+        """Judge the current stage, then open the next one or end the episode."""
+        assert self._agent is not None and self._gold is not None
+        stage = self.task.stages[self._stage]
+        gold_results = [self._gold.execute(call)[0] for call in stage.gold]
+        state = state_check(self._agent.instances, self._gold.instances)
+        response = response_check(self._agent_results, gold_results)
+        match = self.matcher.score(self._stage_calls, stage.gold)
+        if stage.gold:
+            passed = bool(self._stage_calls) and state.passed and response.passed
+        else:
+            passed = not self.strict_irrelevance or irrelevance_check(len(self._stage_calls), 0).passed
+        verdict = {
+            "stage": self._stage, "passed": passed, "state_match": state.passed,
+            "response_match": response.passed, "calls": len(self._stage_calls), "gold_calls": len(stage.gold),
+            "closed": closed, "state_differences": sorted(state.details.get("differences", {})),
+            "missing_results": len(response.details.get("missing", [])),
+        }
+        self._verdicts.append(verdict)
+        signals = {
+            "state_match": float(state.passed), "response_match": float(response.passed),
+            "call_precision": match.precision, "call_recall": match.recall, "match_reward": match.reward,
+            "stage_passed": float(passed),
+        }
+        info: dict[str, Any] = {"stage_verdict": dict(verdict)}
+        self._stage += 1
+        self._stage_calls, self._stage_steps = [], 0
+        if closed:
+            messages = [*messages, user(f"(The turn was closed after {self.max_steps_per_stage} steps.)")]
+        if self._stage < len(self.task.stages):
+            reveal = self.task.stages[self._stage].reveal
+            if reveal:
+                self._visible.extend(name for name in reveal if name not in self._visible)
+                self._sync_tools()
+            return Transition([*messages, *self._stage_opening(self._stage)], signals, info=info)
+        n_passed = sum(v["passed"] for v in self._verdicts)
+        outcome_bfcl = float(n_passed == len(self._verdicts))
+        outcome_partial = n_passed / len(self._verdicts)
+        info.update({"outcome_bfcl": outcome_bfcl, "outcome_partial": outcome_partial,
+                     "stage_verdicts": [dict(v) for v in self._verdicts]})
+        outcome = outcome_bfcl if self.outcome_kind == "bfcl" else outcome_partial
+        return Transition(messages, signals, terminated=True, outcome=outcome, info=info)
+
+    # ----- contract extras ------------------------------------------------------------
+
+    def _anchor(self) -> str:
+        if self._task is None or self._agent is None:
+            return "none"
+        if self._fingerprint is None:
+            self._fingerprint = state_fingerprint(self._agent.instances)
+        return f"{self._task.task_id}|s{self._stage}|{self._fingerprint}"
+
+    def oracle_action(self) -> Action | None:
+        """The stage's gold calls (all at once) if none was made yet in it, else an answer."""
+        if self._task is None or self._stage >= len(self._task.stages):
+            return None
+        stage = self._task.stages[self._stage]
+        if not stage.gold or self._stage_steps > 0:
+            return "Done." if stage.gold else "I cannot do that with the functions I have; please clarify."
+        if "tool_calls" in self.action_formats and all(_json_exact(c.arguments) for c in stage.gold):
+            return {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{self._stage}_{i}", "type": "function",
+                 "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for i, c in enumerate(stage.gold)
+            ]}
+        return "[" + ", ".join(_render(c) for c in stage.gold) + "]"
+
+    def get_state(self) -> dict[str, Any]:
+        """A deep snapshot: back-ends (the agent's and the gold run), stage and bookkeeping."""
+        return {
+            **self.base_state(), "task": self._task, "stage": self._stage,
+            "stage_calls": list(self._stage_calls), "stage_steps": self._stage_steps,
+            "agent_results": list(self._agent_results), "verdicts": copy.deepcopy(self._verdicts),
+            "visible": list(self._visible), "agent": copy.deepcopy(self._agent),
+            "gold": copy.deepcopy(self._gold),
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a snapshot from :meth:`get_state` (it stays reusable)."""
+        self.restore_base_state(state)
+        self._task = state["task"]
+        self._stage, self._stage_steps = int(state["stage"]), int(state["stage_steps"])
+        self._stage_calls = list(state["stage_calls"])
+        self._agent_results = list(state["agent_results"])
+        self._verdicts = copy.deepcopy(state["verdicts"])
+        self._visible = list(state["visible"])
+        self._agent, self._gold = copy.deepcopy(state["agent"]), copy.deepcopy(state["gold"])
+        self._fingerprint = None
+        self._pending_errors = []
+        self._sync_tools()
+
+
+def _render(call: ParsedCall) -> str:
+    """A call in Python syntax (its arguments as literals)."""
+    return f"{call.name}({', '.join(f'{k}={v!r}' for k, v in call.arguments.items())})"
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether ``value`` survives a JSON round trip with the same types (no tuples, int keys...)."""
+    try:
+        back = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return False
+    return repr(back) == repr(value)
+
