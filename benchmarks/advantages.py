@@ -119,6 +119,7 @@ def main() -> None:
         "a2tgpo": lambda: estimate("a2tgpo", batch),
         "mapo": lambda: estimate("mapo", batch),
         "mt_grpo": lambda: estimate("mt_grpo", batch),
+        "matchtir": lambda: estimate("matchtir", batch),
         "gigpo_min_form": lambda: estimate("gigpo", batch, return_form="min"),
         "combine": lambda: mix(batch),
     }

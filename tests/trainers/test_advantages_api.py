@@ -130,6 +130,7 @@ def test_list_estimators():
         "grpo",
         "igpo",
         "mapo",
+        "matchtir",
         "mt_grpo",
         "rloo",
         "turn_discounted",

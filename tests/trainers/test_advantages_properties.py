@@ -70,6 +70,7 @@ ESTIMATOR_CALLS = {
     "a2tgpo": {"gamma": 0.9},
     "mapo": {},
     "mt_grpo": {},
+    "matchtir": {},
     "combine": {"components": [(1.0, "grpo", {}), (0.5, "a2tgpo", {})]},
 }
 
