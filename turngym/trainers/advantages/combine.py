@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .batch import TurnBatch
+from .presets import check_preset
 from .registry import check_params, estimate, get_estimator, register_estimator
 from .result import AdvantageResult, finish
 
@@ -51,8 +52,12 @@ def check_components(components: Any) -> list[Component]:
 
 
 @register_estimator("combine")
-def combine_advantages(batch: TurnBatch, *, components: Sequence[Component]) -> AdvantageResult:
+def combine_advantages(
+    batch: TurnBatch, *, components: Sequence[Component], preset: str = "turngym"
+) -> AdvantageResult:
     """A weighted sum of estimators: ``A = sum_k w_k * A^(k)``.
+
+    ``preset`` is passed to every component whose params do not name their own.
 
     ``components`` is a list of ``(weight, name, params)`` with ``params`` a dict of that
     estimator's parameters. ``clip_ranges`` are taken from the one component that provides
@@ -67,15 +72,20 @@ def combine_advantages(batch: TurnBatch, *, components: Sequence[Component]) -> 
     ... )
     >>> res.advantages.round(4).tolist()
     [1.5, 1.5, -2.0, -1.5, 0.5, 0.0, 0.0]
+    >>> combine_advantages(
+    ...     batch, components=[(1.0, "grpo", {}), (0.5, "mt_grpo", {})], preset="paper"
+    ... ).advantages.round(3).tolist()
+    [1.5, 1.5, -1.5, -1.0, 0.0, -0.5, -0.5]
     """
     parts = check_components(components)
+    preset = check_preset("combine", preset)
     total = np.zeros(batch.n_turns)
     clip_ranges = None
     clip_source = None
     pools = []
     summaries = []
     for i, (weight, name, params) in enumerate(parts):
-        result = estimate(name, batch, **params)
+        result = estimate(name, batch, **{"preset": preset, **params})
         total += weight * result.advantages
         if result.clip_ranges is not None:
             if clip_source is not None:
@@ -89,7 +99,7 @@ def combine_advantages(batch: TurnBatch, *, components: Sequence[Component]) -> 
         summaries.append({"weight": weight, "diagnostics": result.diagnostics})
 
     order = batch.layout.order
-    params_out = {"components": [(w, n, p) for w, n, p in parts]}
+    params_out = {"components": [(w, n, p) for w, n, p in parts], "preset": preset}
     return finish(
         batch,
         "combine",

@@ -6,6 +6,7 @@ import numpy as np
 
 from .batch import TurnBatch
 from .checks import check_real
+from .registry import register_modifier
 from .result import AdvantageResult
 
 
@@ -24,7 +25,9 @@ def empg(
     turns (low entropy) are scaled up, uncertain ones damped; the second term is the
     future-clarity bonus for leading to a confident next turn of the same episode (0 on an
     episode's last turn). ``k >= 0``; ``zeta`` any real. Works on the result of any
-    estimator (``clip_ranges`` pass through); needs ``entropy`` in the batch.
+    estimator (``clip_ranges`` pass through); needs ``entropy`` in the batch. Registered as
+    a modifier: ``estimate("grpo", batch, modifiers=[("empg", {"k": 1.0})])`` is the same
+    as ``empg(estimate("grpo", batch), batch, k=1.0)``.
 
     Example: GRPO gives +-0.7071 to two 2-turn episodes; entropies 0 and 1 give
     g = [1, e^-1, e^-1, 1] with mean 0.6839.
@@ -77,3 +80,6 @@ def empg(
         clip_ranges=result.clip_ranges,
         diagnostics=diagnostics,
     )
+
+
+register_modifier("empg", empg)

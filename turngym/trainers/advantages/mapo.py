@@ -7,12 +7,14 @@ import numpy as np
 from .batch import TurnBatch
 from .checks import check_gamma, check_norm, check_real, check_return_form
 from .normalise import normalise
+from .presets import with_presets
 from .registry import register_estimator
 from .result import AdvantageResult, finish, pool_report
 from .returns import reverse_returns
 
 
 @register_estimator("mapo")
+@with_presets("mapo", paper={})
 def mapo_advantages(
     batch: TurnBatch,
     *,
@@ -29,6 +31,9 @@ def mapo_advantages(
     ``turn_discounted`` (``return_form="min"``: ``min_{k>=t} r_{i,k}``). The batch pool is
     every turn's G in the batch; a turn pool with one episode is degenerate (0), with no
     fallback. ``alpha`` in [0, 1].
+
+    ``preset="paper"`` equals ``"turngym"``: no code was published with the paper (arXiv
+    2603.06194) to take conventions from.
 
     Example (gamma = 1): returns-to-go A = [2, 2], B = [0], C = [1, 0]. Turn 0 pool
     {2, 0, 1} gives [1, -1, 0]; turn 1 pool {2, 0} gives +-0.7071; the batch pool

@@ -7,12 +7,14 @@ import numpy as np
 from .batch import TurnBatch
 from .checks import check_gamma, check_int, check_norm, check_return_form
 from .normalise import normalise
+from .presets import with_presets
 from .registry import register_estimator
 from .result import AdvantageResult, finish, pool_report
 from .returns import reverse_returns
 
 
 @register_estimator("turn_discounted")
+@with_presets("turn_discounted", paper={})
 def turn_discounted_advantages(
     batch: TurnBatch,
     *,
@@ -38,6 +40,8 @@ def turn_discounted_advantages(
 
     Diagnostics: pools ``"turn"`` (keys = 0-based turn index; only the pools actually used)
     and ``"group"``; ``fallback_turn_pools`` counts turn pools with fewer than m episodes.
+
+    ``preset="paper"`` equals ``"turngym"``: this is not one paper's method.
 
     Example (gamma = 1): returns-to-go A = [0], B = [2], C = [1, 0, 2]. Turn 0 has 3
     episodes {0, 2, 1}: mean 1, std 1. Turns 1 and 2 have only C, so they use the group's
