@@ -6,12 +6,18 @@ from .batch import TurnBatch
 from .checks import check_gamma, check_norm, check_real
 from .grpo import episode_advantage
 from .normalise import normalise
+from .presets import with_presets
 from .registry import register_estimator
 from .result import AdvantageResult, finish, pool_report
 from .returns import reverse_returns
 
 
+MATCHTIR_PAPER = {"weight": 0.5, "gamma": 0.9}
+"""The released code's ``compute_grpo_outcome_advantage`` (quchangle1/MatchTIR)."""
+
+
 @register_estimator("matchtir")
+@with_presets("matchtir", paper=MATCHTIR_PAPER)
 def matchtir_advantages(
     batch: TurnBatch,
     *,
@@ -34,8 +40,9 @@ def matchtir_advantages(
     ``match_reward`` signal) with the outcome added on the last turn, e.g. an environment
     made with ``reward_weights={"match_reward": 1.0}``. The defaults are the released
     code's (``compute_grpo_outcome_advantage``: ``gamma = 0.9``, the two terms averaged,
-    ``weight = 0.5``). There, a pool of one gets its raw value (mean 0, std 1); here a
-    degenerate pool (one member, or std < 1e-6) gives 0, as every turngym estimator.
+    ``weight = 0.5``), so ``preset="paper"`` equals the defaults. There, a pool of one gets
+    its raw value (mean 0, std 1); here, under both presets, a degenerate pool (one
+    member, or std < 1e-6) gives 0, as in every turngym estimator.
 
     Example: one group of three two-turn episodes with rewards A = [1, 1], B = [0, 1],
     C = [0, 0]: returns 2, 1, 0 give ``A^traj = [1, 0, -1]``; with gamma 0.5 the turn-0
