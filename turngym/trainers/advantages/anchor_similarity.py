@@ -7,9 +7,11 @@ otherwise it starts a new cluster. Similarity is ``difflib.SequenceMatcher.ratio
 normalised text (case-folded, whitespace runs collapsed to one space), the representative
 being indexed once per cluster and the cheap length and ``quick_ratio`` upper bounds
 tried first. difflib's ``autojunk`` heuristic is off by default: on texts of 200+
-characters it ignores every character that makes up more than 1% of the representative,
-which for ordinary prose is most letters, and ratios collapse. GiGPO's code compares the
-raw text with ``autojunk`` on; ``text="raw", autojunk=True`` reproduces that.
+characters it stops using every character that makes up more than 1% of the representative
+(for prose, most letters) as a match anchor, so a text with several scattered differences
+scores far lower (0.51 instead of 0.98 for an ALFWorld-style room description with eight
+digits changed). GiGPO's code compares the raw text with ``autojunk`` on;
+``text="raw", autojunk=True`` reproduces that.
 
 Cost: this path is a Python loop over distinct anchors. For a group with U distinct
 anchors that form C clusters it makes at most U * C comparisons, each O(L^2) in the
