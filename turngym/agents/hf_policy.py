@@ -168,6 +168,15 @@ class HFPolicy:
         self.model = get_peft_model(self.model, config)
         return self
 
+    def load_adapter(self, path: str | os.PathLike[str]) -> HFPolicy:
+        """Put a saved peft adapter (a directory with ``adapter_config.json``) on :attr:`model`."""
+        from peft import PeftModel
+
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{str(path)!r} is not a peft adapter directory (no adapter_config.json)")
+        self.model = PeftModel.from_pretrained(self.model, str(path)).eval()
+        return self
+
     def _dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 

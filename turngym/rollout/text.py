@@ -32,6 +32,10 @@ from turngym.rollout.records import (
 )
 from turngym.rollout.tasks import EnvSource, Task, env_factory, parse_task, source_label
 
+SAMPLE_SEED_STRIDE = 1_000_003
+"""Sample ``j > 0`` of a task seeded ``s`` resets its agent with ``s + SAMPLE_SEED_STRIDE * j``
+(the environment still gets ``s``), so repeated samples of a task are different draws."""
+
 
 def play_episode(
     env: gym.Env,
@@ -58,7 +62,7 @@ def play_episode(
     try:
         observation, info = env.reset(seed=seed, options=options)
         record_reset(record, env, observation, info)
-        agent.reset(seed)
+        agent.reset(record.metadata.get("agent_seed", seed))
         history = list(observation)
         while True:
             if max_turns is not None and len(record.turns) >= max_turns:
@@ -105,7 +109,8 @@ def play_episodes(
             (``agent.fork()`` when the agent has it, else a deep copy), so per-episode state
             such as a seed is never shared.
         tasks: one entry per group (see :data:`~turngym.rollout.tasks.Task`).
-        group_size: episodes per task, all reset with the task's seed and options.
+        group_size: episodes per task (samples), all reset with the task's seed and options;
+            sample ``j`` seeds its agent with ``seed + SAMPLE_SEED_STRIDE * j``.
         concurrency: episodes in flight at once (threads: for agents that wait on a server).
         max_turns: truncate every episode after this many turns (default: the env decides).
         run_id: prefix of ids: group ``"{run_id}-g{i}"``, episode ``"{run_id}-g{i}-e{j}"``.
@@ -140,6 +145,8 @@ def play_episodes(
                                  seed=seed, agent=name)
             if options is not None:
                 record.metadata["options"] = options
+            if j > 0 and seed is not None:  # samples of one task differ in the agent's draws only
+                record.metadata["agent_seed"] = seed + SAMPLE_SEED_STRIDE * j
             jobs.append((record, options))
 
     def run(job: tuple[EpisodeRecord, dict[str, Any] | None], actor: Any) -> EpisodeRecord:

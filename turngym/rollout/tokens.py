@@ -26,7 +26,7 @@ import concurrent.futures as futures
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -77,6 +77,7 @@ def collect(
     progress: bool = True,
     run_id: str | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
+    skip: Collection[str] = (),
 ) -> list[EpisodeRecord]:
     """Collect ``len(tasks) * group_size`` episodes with ``policy`` (see the module docstring).
 
@@ -96,6 +97,7 @@ def collect(
         progress: show a rich progress bar of finished episodes.
         run_id: prefix of group and episode ids (default: random).
         on_episode: called with each episode as soon as it ends (to stream them to disk).
+        skip: episode ids not to play (a resumed run already has them); left out of the result.
 
     Returns:
         Records in task order, then episode order within the group: ``group_id`` is
@@ -113,6 +115,8 @@ def collect(
     for g, task in enumerate(tasks):
         seed, options = parse_task(task, g)
         for j in range(group_size):
+            if f"{run_id}-g{g}-e{j}" in skip:
+                continue
             record = new_episode(
                 f"{run_id}-g{g}-e{j}", env_id=source_label(env), group_id=f"{run_id}-g{g}", seed=seed,
                 agent=getattr(policy, "name", type(policy).__name__),

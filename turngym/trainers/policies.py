@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from turngym.trainers.config import Config
+from turngym.trainers.preflight import check_model
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def start_vllm(config: Config) -> Any:
     """A vLLM engine for rollouts, on the same GPU as the trainer (``rollout.engine: vllm``)."""
+    check_model(config)
     from turngym.agents.models import smollm2_gguf_path
     from turngym.agents.vllm_policy import VLLMPolicy
 
@@ -25,7 +28,11 @@ def start_vllm(config: Config) -> Any:
 
 
 def load_policy(config: Config) -> Any:
-    """The trainable policy of ``config.model`` (with its LoRA adapter when configured)."""
+    """The trainable policy of ``config.model`` (with its LoRA adapter when configured).
+
+    :func:`~turngym.trainers.preflight.check_model` runs first: a missing path, an absent CUDA
+    device or a missing vLLM is a one-line ``ConfigError`` before any weights are read."""
+    check_model(config)
     from turngym.agents.hf_policy import HFPolicy
     from turngym.agents.models import smollm2_135m
 
@@ -41,4 +48,42 @@ def load_policy(config: Config) -> Any:
     if cfg.lora is not None:
         policy.add_lora(r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
                         target_modules=cfg.lora.target_modules)
+    return policy
+
+
+def policy_from_run(path: str | Path, *, device: str | None = None) -> Any:
+    """The policy a ``turngym train`` run saved, ready to evaluate.
+
+    ``path`` is a run directory (its newest checkpoint that verifies is used), its
+    ``checkpoints`` directory, or one ``step-N`` checkpoint. The run's own config names the
+    base model and the LoRA shape; the checkpoint's weights are copied over it. A corrupt
+    checkpoint is refused (``CheckpointError``), never loaded.
+    """
+    from turngym.trainers.checkpoint import CheckpointError, load_checkpoint, load_latest
+    from turngym.trainers.config import from_dict
+
+    target = Path(path)
+    if (target / "manifest.json").is_file():
+        where, loaded = target, load_checkpoint(target)
+    else:
+        root = target / "checkpoints" if (target / "checkpoints").is_dir() else target
+        found = load_latest(root)
+        if found is None:
+            raise CheckpointError(f"no checkpoint under {root}: is {target} a `turngym train` output?")
+        where, loaded, _ = found
+    config = from_dict(loaded["state"]["config"])
+    if device is not None:
+        config.model.device = device
+    policy = load_policy(config)
+    params = dict(policy.model.named_parameters())
+    missing = [n for n in loaded["weights"] if n not in params]
+    if missing:
+        raise CheckpointError(f"checkpoint {where} holds weights the configured model lacks: {missing[:3]}")
+    with torch.no_grad():
+        for name, tensor in loaded["weights"].items():
+            params[name].copy_(tensor.to(params[name].device))
+    policy.model.eval()
+    if hasattr(policy, "weights_changed"):
+        policy.weights_changed()
+    policy.name = f"checkpoint:{where}"
     return policy
