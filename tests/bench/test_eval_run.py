@@ -112,8 +112,8 @@ def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (killed / SUMMARY_FILE).exists()
-    done = subprocess.run([sys.executable, str(script), str(killed)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, str(script), str(killed)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
     assert "DONE" in done.stdout, done.stderr[-2000:]
     subprocess.run([sys.executable, str(script), str(whole)], cwd=ROOT, check=True, capture_output=True,
                    timeout=120)
