@@ -9,9 +9,9 @@ from turngym.cli import main
 
 
 def run(argv, stdin_text=""):
-    out = io.StringIO()
-    code = main(argv, stdin=io.StringIO(stdin_text), stdout=out)
-    return code, out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, stdin=io.StringIO(stdin_text), stdout=out, stderr=err)
+    return code, out.getvalue() + err.getvalue()
 
 
 def test_version_from_a_real_process():
@@ -44,7 +44,7 @@ def test_play_a_whole_episode_through_streams():
     assert "Invalid action: No action found" in out
     assert "valid_action=0" in out
     assert "8 is wrong: go higher." in out
-    assert "reference action: '<guess>12</guess>'" in out
+    assert "reference action: <guess>12</guess>" in out
     assert "10 is wrong: go higher." in out
     assert "Correct!" in out
     assert "Episode terminated, outcome 1" in out
@@ -56,7 +56,7 @@ def test_play_oracle_reset_and_truncation():
     script = ":oracle\n:reset\n<guess>1</guess>\n<guess>1</guess>\n"
     code, out = run(["play", "GuessNumber-v0", "--seed", "3", "--env-arg", "max_turns=2"], script)
     assert code == 0
-    assert "reference action: '<guess>8</guess>'" in out
+    assert "reference action: <guess>8</guess>" in out
     assert out.count("task n-") == 2
     assert "Episode truncated (max_turns)" in out
 
@@ -64,4 +64,4 @@ def test_play_oracle_reset_and_truncation():
 def test_play_unknown_environment_says_what_is_registered():
     code, out = run(["play", "Nope-v9"])
     assert code == 2
-    assert "Cannot make 'Nope-v9'" in out and "turngym/GuessNumber-v0" in out
+    assert "unknown environment 'Nope-v9'" in out and "turngym/GuessNumber-v0" in out

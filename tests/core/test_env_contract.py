@@ -1,9 +1,13 @@
 """The subclass contract of TurnEnv and the registry (issue #11, Confusing and Structure items)."""
 
+import importlib
+import warnings
+
 import gymnasium as gym
 import pytest
 
 import turngym
+import turngym.envs.search_qa.registration as builtins
 from turngym.core import ToolSpec, Transition, TurnEnv
 from turngym.core.messages import user
 from turngym.core.registry import RegistrationWarning
@@ -95,15 +99,13 @@ def test_register_warns_when_replacing_an_id_but_not_on_identical_re_registratio
     with pytest.warns(RegistrationWarning, match="turngym/WarnProbe-v0"):
         turngym.register("WarnProbe-v0", "tests.toy_envs:GuessNumberEnv", "probe", high=5)
     assert gym.make("turngym/WarnProbe-v0").unwrapped.high == 5
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        turngym.register("WarnProbe-v0", "tests.toy_envs:GuessNumberEnv", "probe", high=5)
-        import importlib
-
-        import turngym.envs.search_qa.registration as builtins
-        importlib.reload(builtins)  # built-ins registered again: identical entries, no warning
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            turngym.register("WarnProbe-v0", "tests.toy_envs:GuessNumberEnv", "probe", high=5)
+            importlib.reload(builtins)  # built-ins registered again: identical entries, no warning
+    finally:
+        del gym.registry["turngym/WarnProbe-v0"]
 
 
 def test_action_space_samples_tool_calls_that_follow_each_schema():
@@ -133,3 +135,11 @@ def test_action_space_samples_tool_calls_that_follow_each_schema():
             assert "steps" in args and not isinstance(args["steps"], bool)
     env_space = MinimalEnv().action_space
     assert env_space.tool_names == ("say",) and env_space.tools[0].name == "say"
+
+
+def test_searchqa_v0_says_it_is_the_medium_level():
+    """Issue #11 Confusing: ``SearchQA-v0`` is the same as ``SearchQA-Medium-v0`` without saying so."""
+    descriptions = {e.id: e.description for e in turngym.list_envs()}
+    assert descriptions["turngym/SearchQA-v0"].startswith("the same as SearchQA-Medium-v0")
+    plain, medium = gym.make("turngym/SearchQA-v0"), gym.make("turngym/SearchQA-Medium-v0")
+    assert plain.reset(seed=7) == medium.reset(seed=7)

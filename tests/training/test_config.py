@@ -23,8 +23,11 @@ def test_yaml_and_toml_files_and_overrides(tmp_path):
 @pytest.mark.parametrize(
     ("data", "overrides", "message"),
     [
-        ({"optim": {"lrr": 1}}, [], "unknown key optim.'lrr'; accepted keys in optim: lr, weight_decay"),
-        ({"colour": 1}, [], "unknown key 'colour'; accepted keys: seed, output_dir, env"),
+        ({"optim": {"lrr": 1}}, [],
+         "unknown key optim.lrr (did you mean optim.lr?); accepted keys in optim: lr, weight_decay"),
+        ({"colour": 1}, [], "unknown key colour; accepted keys: seed, output_dir, env"),
+        ({"model": {"device": "gpu"}}, [],
+         "model.device: 'gpu' is not allowed; accepted: auto, cpu, cuda, cuda:N"),
         ({"optim": {"lr": "fast"}}, [], "optim.lr: expected a number, got 'fast'"),
         ({"rollout": {"group_size": 2.5}}, [], "rollout.group_size: expected a whole number, got 2.5"),
         ({"train": {"progress": "yes"}}, [], "train.progress: expected true or false, got 'yes'"),
@@ -51,8 +54,38 @@ def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
     (tmp_path / "c.yaml").write_text("seed: [1\n")
-    with pytest.raises(ConfigError, match="c.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match="c.yaml, line 2, column 1: not valid YAML"):
         load_config(tmp_path / "c.yaml")
     (tmp_path / "c.json").write_text("{}")
     with pytest.raises(ConfigError, match="are .yaml, .yml or .toml"):
         load_config(tmp_path / "c.json")
+
+
+def test_unknown_key_suggests_the_close_one():
+    """Issue #11 Confusing (config errors): ``unknown key optim.lrr (did you mean optim.lr?)``."""
+    with pytest.raises(ConfigError) as error:
+        from_dict({}, ["optim.lrr=3e-4"])
+    assert str(error.value).startswith("unknown key optim.lrr (did you mean optim.lr?);")
+    with pytest.raises(ConfigError, match=r"unknown key rolout \(did you mean rollout\?\)"):
+        from_dict({"rolout": {}})
+
+
+def test_a_directory_is_reported_as_a_directory(tmp_path):
+    """Issue #11 Confusing (config errors): a directory given as the config was reported as missing."""
+    with pytest.raises(ConfigError, match="is a directory; give a config file"):
+        load_config(tmp_path)
+
+
+def test_syntax_errors_name_the_file_and_line(tmp_path):
+    """Issue #11 Confusing (config errors): YAML/TOML syntax errors name the file and line, in one line."""
+    bad_yaml = tmp_path / "run.yaml"
+    bad_yaml.write_text("seed: 1\noptim:\n  lr: [1\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(bad_yaml)
+    message = str(error.value)
+    assert message.startswith(f"{bad_yaml}, line ") and "not valid YAML" in message
+    assert "<unicode string>" not in message and "\n" not in message
+    bad_toml = tmp_path / "run.toml"
+    bad_toml.write_text("seed = 1\nlr = \n")
+    with pytest.raises(ConfigError, match=r"run.toml: not valid TOML: .*line 2"):
+        load_config(bad_toml)

@@ -10,6 +10,8 @@ parsed as YAML scalars: ``--set optim.lr=3e-4``, ``--set model.lora=null``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 import sys
 import types
 import typing
@@ -207,8 +209,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     unknown = [k for k in data if k not in known]
     if unknown:
         where = f"{prefix}." if prefix else ""
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1, cutoff=0.7)
+        hint = f" (did you mean {where}{close[0]}?)" if close else ""
         raise ConfigError(
-            f"unknown key {where}{unknown[0]!r}; accepted keys{' in ' + prefix if prefix else ''}: "
+            f"unknown key {where}{unknown[0]}{hint}; accepted keys{' in ' + prefix if prefix else ''}: "
             f"{', '.join(known)}"
         )
     values = {name: _coerce(hints[name], data[name], f"{prefix}.{name}" if prefix else name)
@@ -306,6 +310,9 @@ def validate(config: Config) -> Config:
             raise ConfigError(
                 f"algorithm.combine[{i}]: {item!r}; each entry is [weight, estimator name, {{params}}]"
             )
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.model.device):
+        raise ConfigError(f"model.device: {config.model.device!r} is not allowed; accepted: auto, cpu, cuda, "
+                          "cuda:N")
     if config.algorithm.empg is not None:
         unknown = sorted(set(config.algorithm.empg) - {"k", "zeta"})
         if unknown:
@@ -338,21 +345,40 @@ def _looks_numeric(text: str) -> bool:
 def load_data(path: str | Path) -> dict[str, Any]:
     """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file into plain data."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a config file (.yaml, .yml or .toml)")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: config files are .yaml, .yml or .toml")
     try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"{path}: config files are .yaml, .yml or .toml")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else (yaml.safe_load(text) or {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}{_yaml_position(exc)}: not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a table of settings")
     return data
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    """``", line L, column C"`` of a YAML parser error, where the parser gives it."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint in one line, without its ``in "<unicode string>"`` locations."""
+    problem = getattr(exc, "problem", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    return f"{problem} ({context})" if context else str(problem)
 
 
 def from_dict(data: Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:

@@ -2,12 +2,17 @@
 
 Estimator names and parameters (each estimator is dry-run on four synthetic
 turns), the environment id and its arguments, and that an estimator needing
-belief gain trains on an environment that supplies ``info["probe"]``.
+belief gain trains on an environment that supplies ``info["probe"]``
+(:func:`preflight`); and that the model can be loaded where the config says:
+its path exists, the device is there, the rollout engine is installed
+(:func:`check_model`, run before any weights are read).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -74,6 +79,51 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
         return loss_norm_tokens(config, env)
     finally:
         env.close()
+
+
+BUILTIN_MODELS: tuple[str, ...] = ("smollm2-135m",)
+"""Model names that need no path (packaged with turngym)."""
+
+
+def check_model(config: Config) -> None:
+    """Check, before any weights are read, that ``config.model`` and the rollout engine can load.
+
+    ``model.path`` is a built-in name, an existing Hugging Face model directory (with a
+    ``config.json``) or a ``.gguf`` file; ``model.device`` ``cuda``/``cuda:N`` needs that CUDA
+    device; ``rollout.engine: vllm`` needs vLLM installed. Raises :class:`ConfigError`.
+    """
+    path = config.model.path
+    if path not in BUILTIN_MODELS:
+        where = Path(path).expanduser()
+        accepted = (f"accepted: {', '.join(BUILTIN_MODELS)} (packaged), a Hugging Face model directory "
+                    "or a .gguf file")
+        if not where.exists():
+            raise ConfigError(f"model.path: {path} does not exist; {accepted}")
+        if where.is_dir() and not (where / "config.json").is_file():
+            raise ConfigError(f"model.path: {path} is a directory without a config.json, not a Hugging "
+                              f"Face model directory; {accepted}")
+        if where.is_file() and where.suffix != ".gguf":
+            raise ConfigError(f"model.path: {path} is a file but not a .gguf model; {accepted}")
+    device = config.model.device
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA device visible"
+            raise ConfigError(f"model.device: {device!r}, but this machine has no CUDA ({build}, torch "
+                              f"{torch.__version__}); use device: auto or cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"model.device: {device!r}, but only {torch.cuda.device_count()} CUDA "
+                              f"device(s) are visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if config.rollout.engine == "vllm" and not _module_available("vllm"):
+        raise ConfigError("rollout.engine: 'vllm', but vLLM is not installed here; install it "
+                          "(pip install 'turngym[vllm]', GPU machines) or use rollout.engine: hf")
+
+
+def _module_available(name: str) -> bool:
+    """Whether ``import name`` would find the module (without importing it)."""
+    return importlib.util.find_spec(name) is not None
 
 
 def loss_norm_tokens(config: Config, env: gym.Env) -> float | None:

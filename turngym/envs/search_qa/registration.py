@@ -4,7 +4,8 @@ from turngym.core.registry import register
 
 _ENTRY = "turngym.envs.search_qa.env:SearchQAEnv"
 
-register("SearchQA-v0", _ENTRY, "multi-hop search-QA over a generated fictional world (~550 passages)")
+register("SearchQA-v0", _ENTRY,
+         "the same as SearchQA-Medium-v0 (its default level): 1-2 hop search-QA, ~550 passages")
 register("SearchQA-Easy-v0", _ENTRY, "1-hop search-QA: the question text finds the answer page first",
          level="easy")
 register("SearchQA-Medium-v0", _ENTRY, "1-2 hop search-QA with near-miss distractors (~550 passages)",
