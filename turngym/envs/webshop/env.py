@@ -171,6 +171,7 @@ class WebShopEnv(TurnEnv):
         self._best = 0.0
         self._reward = 0.0
         self._elements: list[Element] = pages.search_page(self._goal.instruction_text)
+        self._actions: dict[str, Any] = pages.clickables(self._elements)
         self._oracle_queries: dict[int, str] = {}
 
     # ----- public helpers -------------------------------------------------------------
@@ -192,7 +193,8 @@ class WebShopEnv(TurnEnv):
 
     def available_actions(self) -> dict[str, Any]:
         """WebShop's ``get_available_actions`` for the current page."""
-        return pages.clickables(self._elements)
+        return {"has_search_bar": self._actions["has_search_bar"],
+                "clickables": list(self._actions["clickables"])}
 
     def render_page(self, mode: str | None = None) -> str:
         """The current page as ``"text"``, ``"text_rich"`` or ``"html"`` (default: the observation mode)."""
@@ -286,6 +288,7 @@ class WebShopEnv(TurnEnv):
             self._elements = pages.sub_page(instruction, s, self._product(s.asin))
         else:
             self._elements = pages.done_page(self._reward)
+        self._actions = pages.clickables(self._elements)
 
     def _observation(self) -> str:
         content = self.render_page()
@@ -294,7 +297,7 @@ class WebShopEnv(TurnEnv):
         return content
 
     def _hint(self) -> str:
-        actions = self.available_actions()
+        actions = self._actions
         clickable = [c for c in actions["clickables"] if c != "search"]
         parts = ["search[keywords]"] if actions["has_search_bar"] else []
         if clickable:
@@ -323,7 +326,7 @@ class WebShopEnv(TurnEnv):
         if not isinstance(target, str) or not target.strip():
             return self.refuse(call, f"click what? write click[x]. {self._hint()}", "empty_click")
         name = target.strip().lower()
-        clickable = self.available_actions()["clickables"]
+        clickable = self._actions["clickables"]
         if name == "search" and "search" in clickable:
             return self.refuse(call, f"to search, write search[your keywords]. {self._hint()}",
                                "click_search")
