@@ -248,3 +248,12 @@ def test_summarize_hand_values():
 def test_summarize_of_nothing_is_a_clear_error():
     with pytest.raises(ValueError, match="no episodes to summarise"):
         stats.summarize([])
+
+
+def test_performance_profile_matches_a_direct_count_at_ties_and_outside_the_range():
+    rng = np.random.default_rng(2)
+    scores = {f"t{i}": rng.integers(0, 5, size=3).astype(float).tolist() for i in range(20)}
+    taus = [-1.0, 0.0, 1.0, 2.5, 4.0, 7.0]  # exact score values (ties), between, below and above all
+    pooled = np.concatenate([np.asarray(v) for v in scores.values()])
+    direct = [float((pooled > tau).mean()) for tau in taus]
+    assert stats.performance_profile(scores, taus, resamples=20).fraction == pytest.approx(direct, abs=1e-12)

@@ -32,7 +32,7 @@ and confidence levels outside (0, 1).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -161,13 +161,13 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
 def _mean_over_tasks(successes: ScoresByTask, k: int, one: Callable[[int, int, int], float]) -> float:
     if not successes:
         raise ValueError("no tasks: pass@k / pass^k need at least one task with samples")
-    values = []
+    counts: Counter[tuple[int, int]] = Counter()  # tasks with the same (n, c) share one value
     for task, runs in successes.items():
         flags = np.asarray(runs, dtype=float)
         if flags.size == 0:
             raise ValueError(f"task {task!r} has no samples")
-        values.append(one(int(flags.size), int(np.sum(flags >= 1.0 - SUCCESS_TOLERANCE)), k))
-    return float(np.mean(values))
+        counts[(int(flags.size), int(np.sum(flags >= 1.0 - SUCCESS_TOLERANCE)))] += 1
+    return float(sum(one(n, c, k) * m for (n, c), m in counts.items()) / sum(counts.values()))
 
 
 def mean_pass_at_k(successes: ScoresByTask, k: int) -> float:
@@ -238,6 +238,30 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence}")
 
 
+def _strata(columns: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
+    """Tasks grouped by their number of runs: ``(task positions, (tasks, runs) matrix)`` each."""
+    by_size: dict[int, list[int]] = {}
+    for position, column in enumerate(columns):
+        by_size.setdefault(column.size, []).append(position)
+    return [(positions, np.stack([columns[p] for p in positions])) for positions in by_size.values()]
+
+
+def _redraw(matrix: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` stratified redraws of a (tasks, runs) matrix: ``(rows, tasks, runs)``."""
+    tasks, runs = matrix.shape
+    index_type = np.int32 if matrix.size < 2**31 else np.int64
+    picks = rng.integers(0, runs, size=(rows, tasks, runs), dtype=index_type)
+    picks += (np.arange(tasks, dtype=index_type) * runs)[None, :, None]  # flat index of each pick
+    return np.take(matrix.ravel(), picks)
+
+
+def _chunk_rows(resamples: int, total: int, chunk: int | None) -> list[int]:
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    chunk = chunk or max(1, min(resamples, 2_000_000 // max(total, 1)))
+    return [min(chunk, resamples - done) for done in range(0, resamples, chunk)]
+
+
 def stratified_resamples(
     scores: ScoresByTask, resamples: int, rng: np.random.Generator, *, chunk: int | None = None
 ) -> Iterable[np.ndarray]:
@@ -245,19 +269,26 @@ def stratified_resamples(
 
     Each row redraws, independently for every task, as many runs as the task has, with
     replacement from that task's own runs (tasks are the strata; rliable's ``StratifiedBootstrap``).
-    Rows are yielded in chunks so that 10,000 runs x 2,000 resamples never sit in memory at once.
+    Columns hold tasks with equal run counts together (tasks keep their order within such a
+    group), which changes no pooled aggregate. Rows are yielded in chunks so that 10,000 runs x
+    2,000 resamples never sit in memory at once.
     """
-    columns = _check_scores(scores)
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    strata = _strata(_check_scores(scores))
+    total = sum(matrix.size for _, matrix in strata)
+    for rows in _chunk_rows(resamples, total, chunk):
+        yield np.concatenate([_redraw(matrix, rows, rng).reshape(rows, -1) for _, matrix in strata], axis=1)
+
+
+def _task_mean_draws(columns: Sequence[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(resamples, tasks)``: each task's mean over a stratified redraw of its runs, in task order."""
+    out = np.empty((resamples, len(columns)))
     total = sum(c.size for c in columns)
-    chunk = chunk or max(1, min(resamples, 2_000_000 // max(total, 1)))
     done = 0
-    while done < resamples:
-        rows = min(chunk, resamples - done)
-        parts = [column[rng.integers(0, column.size, size=(rows, column.size))] for column in columns]
-        yield np.concatenate(parts, axis=1)
+    for rows in _chunk_rows(resamples, total, None):
+        for positions, matrix in _strata(columns):
+            out[done:done + rows, positions] = _redraw(matrix, rows, rng).mean(axis=2)
         done += rows
+    return out
 
 
 @dataclass(frozen=True)
@@ -273,6 +304,41 @@ class Interval:
         return [self.value, self.low, self.high]
 
 
+def bootstrap_intervals(
+    scores: ScoresByTask,
+    aggregates: Sequence[str] = ("mean", "iqm"),
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Several aggregates of all runs' scores, each with its stratified bootstrap percentile interval.
+
+    ``aggregates`` are names from ``"mean"``, ``"iqm"``, ``"median"``, each over the pooled runs.
+    Each interval is the ``(1-confidence)/2`` and ``(1+confidence)/2`` percentiles of that
+    aggregate over ``resamples`` stratified bootstrap draws (:func:`stratified_resamples`; Agarwal
+    et al. 2021, sec. 4; rliable's ``get_interval_estimates`` with the percentile method); the
+    aggregates share the draws. One run per task gives zero-width intervals: resampling within
+    tasks has nothing to vary.
+    """
+    _check_confidence(confidence)
+    functions = {name: _aggregate(name) for name in aggregates}
+    if not functions:
+        raise ValueError("no aggregates asked for; known: " + ", ".join(sorted(AGGREGATES)))
+    pooled = np.concatenate(_check_scores(scores))
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in functions}
+    for block in stratified_resamples(scores, resamples, rng):
+        for name, fn in functions.items():
+            draws[name].append(np.atleast_1d(fn(block, axis=1)))
+    alpha = (1.0 - confidence) / 2.0
+    out = {}
+    for name, fn in functions.items():
+        low, high = np.quantile(np.concatenate(draws[name]), [alpha, 1.0 - alpha])
+        out[name] = Interval(float(fn(pooled)), float(low), float(high))
+    return out
+
+
 def bootstrap_interval(
     scores: ScoresByTask,
     aggregate: str = "mean",
@@ -281,24 +347,9 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """An aggregate of all runs' scores with its stratified bootstrap percentile interval.
-
-    ``aggregate`` is ``"mean"``, ``"iqm"`` or ``"median"`` over the pooled runs. The interval is
-    the ``(1-confidence)/2`` and ``(1+confidence)/2`` percentiles of the aggregate over
-    ``resamples`` stratified bootstrap draws (:func:`stratified_resamples`; Agarwal et al. 2021,
-    sec. 4; rliable's ``get_interval_estimates`` with the percentile method). One run per task
-    gives a zero-width interval: resampling within tasks has nothing to vary.
-    """
-    _check_confidence(confidence)
-    fn = _aggregate(aggregate)
-    pooled = np.concatenate(_check_scores(scores))
-    point = float(fn(pooled))
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate([np.atleast_1d(fn(block, axis=1)) for block in
-                            stratified_resamples(scores, resamples, rng)])
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(draws, [alpha, 1.0 - alpha])
-    return Interval(point, float(low), float(high))
+    """One aggregate (``"mean"``, ``"iqm"``, ``"median"``) and its interval (:func:`bootstrap_intervals`)."""
+    return bootstrap_intervals(scores, (aggregate,), resamples=resamples, confidence=confidence,
+                               seed=seed)[aggregate]
 
 
 # ----- performance profiles --------------------------------------------------------------------
@@ -321,11 +372,21 @@ class Profile:
 
 
 def _profile_of(block: np.ndarray, taus: np.ndarray, kind: str, bounds: np.ndarray) -> np.ndarray:
-    """Fractions above each tau for each row of ``block`` (runs pooled, or task means)."""
+    """Fractions strictly above each tau for each row of ``block`` (runs pooled, or task means).
+
+    Rows are sorted once and all thresholds located with one ``searchsorted`` over the rows laid
+    end to end (each row shifted past the previous one), so the cost does not grow with ``taus``.
+    """
     if kind == "tasks":
-        sums = np.add.reduceat(block, bounds[:-1], axis=1)
-        block = sums / np.diff(bounds)
-    return np.stack([(block > tau).mean(axis=1) for tau in taus], axis=1)
+        block = np.add.reduceat(block, bounds[:-1], axis=1) / np.diff(bounds)
+    rows, width = block.shape
+    ordered = np.sort(block, axis=1)
+    low = min(float(ordered[:, 0].min()), float(taus.min()))
+    span = max(float(ordered[:, -1].max()), float(taus.max())) - low + 1.0
+    shift = (np.arange(rows) * span)[:, None]
+    at_or_below = np.searchsorted((ordered - low + shift).ravel(), ((taus[None, :] - low) + shift).ravel(),
+                                  side="right").reshape(rows, -1) - (np.arange(rows) * width)[:, None]
+    return 1.0 - at_or_below / width
 
 
 def performance_profile(
@@ -350,9 +411,10 @@ def performance_profile(
     grid = np.asarray(taus, dtype=float).ravel()
     if grid.size == 0:
         raise ValueError("taus is empty: give the thresholds to evaluate the profile at")
-    columns = _check_scores(scores)
-    bounds = np.cumsum([0] + [c.size for c in columns])
-    point = _profile_of(np.concatenate(columns)[None, :], grid, kind, bounds)[0]
+    strata = _strata(_check_scores(scores))
+    ordered = np.concatenate([matrix.ravel() for _, matrix in strata])  # the draws' column order
+    bounds = np.cumsum([0] + [matrix.shape[1] for _, matrix in strata for _ in range(matrix.shape[0])])
+    point = _profile_of(ordered[None, :], grid, kind, bounds)[0]
     rng = np.random.default_rng(seed)
     draws = np.concatenate([_profile_of(block, grid, kind, bounds)
                             for block in stratified_resamples(scores, resamples, rng)])
@@ -408,12 +470,7 @@ def paired_difference(
     mean_a = float(np.mean([c.mean() for c in cols_a]))
     mean_b = float(np.mean([c.mean() for c in cols_b]))
     rng = np.random.default_rng(seed)
-    task_diffs = np.zeros((resamples, len(shared)))
-    for j, (ca, cb) in enumerate(zip(cols_a, cols_b)):
-        ra = ca[rng.integers(0, ca.size, size=(resamples, ca.size))].mean(axis=1)
-        rb = cb[rng.integers(0, cb.size, size=(resamples, cb.size))].mean(axis=1)
-        task_diffs[:, j] = rb - ra
-    draws = task_diffs.mean(axis=1)
+    draws = (_task_mean_draws(cols_b, resamples, rng) - _task_mean_draws(cols_a, resamples, rng)).mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(draws, [alpha, 1.0 - alpha])
     return Comparison(
@@ -475,6 +532,7 @@ def group_summary(
     turns = sum(m.turns for m in metrics)
     limit = max_k(success)
     kw = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    outcome_intervals = bootstrap_intervals(outcome, ("mean", "iqm"), **kw)
     return {
         "env_id": metrics[0].env_id,
         "agent": metrics[0].agent,
@@ -482,8 +540,8 @@ def group_summary(
         "failed": sum(m.failed for m in metrics),
         "tasks": len(outcome),
         "runs_per_task": {"min": limit, "max": max(len(v) for v in outcome.values())},
-        "mean_outcome": bootstrap_interval(outcome, "mean", **kw).to_list(),
-        "iqm_outcome": bootstrap_interval(outcome, "iqm", **kw).to_list(),
+        "mean_outcome": outcome_intervals["mean"].to_list(),
+        "iqm_outcome": outcome_intervals["iqm"].to_list(),
         "success_rate": bootstrap_interval(success, "mean", **kw).to_list(),
         "invalid_action_rate": (sum(m.invalid_turns for m in metrics) / turns) if turns else None,
         "turns_mean": float(np.mean([m.turns for m in metrics])),
