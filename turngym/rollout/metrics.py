@@ -44,7 +44,7 @@ def episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     Keys: ``episodes``, ``failed_episodes``, ``outcome_mean``, ``reward_mean``, ``success_rate``,
     ``turns_mean``, ``valid_action_rate`` (share of played turns whose ``valid_action`` signal
     was not 0), ``invalid_action_rate`` (1 minus it), ``action_tokens_mean`` (policy tokens per
-    episode, 0 for text agents) and ``wall_s_mean`` (seconds per episode, where recorded).
+    episode, 0 for text agents) and ``seconds_episode_mean`` (wall time per episode, where recorded).
     Empty input gives zeros with ``episodes = 0``.
     """
     n = len(records)
@@ -66,5 +66,5 @@ def episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "valid_action_rate": valid_rate if n else 0.0,
         "invalid_action_rate": (1.0 - valid_rate) if n else 0.0,
         "action_tokens_mean": mean([float(sum(len(t.action_ids) for t in r.turns)) for r in records]),
-        "wall_s_mean": mean(walls),
+        "seconds_episode_mean": mean(walls),
     }

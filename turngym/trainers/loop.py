@@ -34,7 +34,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from turngym.core.runlock import run_lock
 from turngym.core.trajectory import EpisodeRecord, write_episodes
 from turngym.rollout.metrics import episode_metrics
 from turngym.trainers import advantages as adv
@@ -100,7 +101,8 @@ class Trainer:
         self.env_factory = env_factory or (lambda: make_env(config))
         self.loss_norm = preflight(config, self.env_factory)  # the divisor of seq_mean_token_sum_norm
         self.run_dir = Path(config.output_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._held: ExitStack | None = None  # one writer per run directory: from here to run()'s end
+        self._hold_run_dir()
         _seed_everything(config.seed)
         self.policy = policy if policy is not None else load_policy(config)
         if rollout_policy is None and config.rollout.engine == "vllm":
@@ -127,6 +129,24 @@ class Trainer:
         self.metrics = MetricsLogger(
             self.run_dir, tensorboard=config.train.tensorboard, resume_step=self.step if resumed else None
         )
+
+    def _hold_run_dir(self) -> None:
+        if self._held is None:
+            stack = ExitStack()
+            stack.enter_context(run_lock(self.run_dir))  # RunLockedError names a live holder
+            self._held = stack
+
+    def close(self) -> None:
+        """Release the run directory (another process may then train or resume in it)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ----- checkpoints ----------------------------------------------------------------
 
@@ -384,6 +404,13 @@ class Trainer:
 
     def run(self, stop_after: int | None = None) -> Path:
         """Train until ``train.steps`` (or ``stop_after`` more steps); return the run directory."""
+        self._hold_run_dir()
+        try:
+            return self._run(stop_after)
+        finally:
+            self.close()
+
+    def _run(self, stop_after: int | None) -> Path:
         cfg = self.config.train
         target = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         progress = _progress(self.console, cfg.progress, self.step, cfg.steps)
