@@ -6,6 +6,14 @@ capabilities dropped and ``no-new-privileges``, as user nobody. Inside, the
 same ``runner.py`` (sent as ``python -I -c <source>``, so image and library
 cannot drift apart) supervises the program and prints a JSON result. The
 container is removed in all cases, including when the engine call fails.
+
+The integrity guarantees of the process backends come from the image and
+these options: the image is built ``FROM scratch`` with only the interpreter,
+its standard library and their shared libraries (no package, no task data,
+no project file: nothing is copied from the build context); the container has
+its own PID namespace (the program sees the runner and its own processes);
+the engine's default seccomp profile applies and the runner installs its own
+filter (the same as the process backends') in the program's process.
 """
 
 from __future__ import annotations
@@ -33,7 +41,12 @@ class DockerBackend:
 
     name = "docker"
 
-    def __init__(self, image: str | None = None, client: Any = None, cpus: float = 1.0) -> None:
+    def __init__(self, image: str | None = None, client: Any = None, cpus: float = 1.0,
+                 packages: tuple[str, ...] = ()) -> None:
+        if packages and image is None:
+            raise SandboxError(
+                f"the default sandbox image holds no packages, so {', '.join(packages)} cannot be "
+                "imported: build an image that adds them and pass docker_image=..., or use packages=()")
         self.image = image or DEFAULT_IMAGE
         self.cpus = cpus
         if client is None:
@@ -49,9 +62,13 @@ class DockerBackend:
                     f"no Docker engine is reachable ({exc}); start one, or use backend='process'"
                 ) from exc
         self.client = client
+        contents = (f"the image's packages ({', '.join(packages)})" if packages
+                    else "interpreter and standard library only")
         self.isolation = {
             "network": "disabled (container without network)",
-            "filesystem": "read-only container root, tmpfs /work",
+            "filesystem": f"minimal image ({contents}; docker/sandbox.Dockerfile), read-only, tmpfs /work",
+            "processes": "container PID namespace: the runner and the program's own processes",
+            "syscalls": "the engine's default seccomp profile and the runner's filter in the program",
             "user": "nobody inside a container, all capabilities dropped",
         }
 
@@ -71,6 +88,8 @@ class DockerBackend:
             "working_dir": "/work",
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
+            "ipc_mode": "private",
+            "init": False,
             "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin"},
             "detach": True,
         }

@@ -8,7 +8,8 @@ backend's does. Isolation between candidates therefore does not depend on the
 worker: nothing a candidate does survives its own process (its processes are
 killed by session and by uid before the next candidate starts), and the
 worker itself runs as another user the candidate cannot signal or ptrace.
-A worker that dies is replaced on the next run.
+A worker that dies is replaced on the next run. :meth:`PoolBackend.close`
+stops every worker, busy ones included (their runs end with them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from turngym.envs.code_sandbox.process_backend import (
     cleanup,
     prepare_request,
     private_uid,
+    root_plan,
     running_as_root,
 )
 
@@ -33,24 +35,39 @@ class PoolBackend:
 
     name = "pool"
 
-    def __init__(self, workers: int = 2, python: str | None = None, isolate: bool = True) -> None:
+    def __init__(self, workers: int = 2, python: str | None = None, isolate: bool = True,
+                 packages: tuple[str, ...] = ()) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
         self.python = python or sys.executable
         self.isolate = isolate
         self.privileged = isolate and running_as_root()
+        self.plan = root_plan(self.python, tuple(packages)) if self.privileged else None
         self.workers = workers
         self._idle: queue.Queue[tuple[Supervisor, int]] = queue.Queue()
         self._lock = threading.Lock()
+        self._all: set[Supervisor] = set()
         self._closed = False
-        first = self._start()
-        self.isolation = dict(first[0].isolation)
-        self._idle.put(first)
-        for _ in range(workers - 1):
-            self._idle.put(self._start())
+        try:
+            first = self._start()
+            self.isolation = dict(first[0].isolation)
+            self._idle.put(first)
+            for _ in range(workers - 1):
+                self._idle.put(self._start())
+        except BaseException:
+            self.close()
+            raise
 
     def _start(self) -> tuple[Supervisor, int]:
-        return Supervisor(self.python, self.isolate), private_uid()
+        supervisor = Supervisor(self.python, self.isolate, self.plan)
+        with self._lock:
+            self._all.add(supervisor)
+        return supervisor, private_uid()
+
+    def _forget(self, supervisor: Supervisor) -> None:
+        supervisor.close()
+        with self._lock:
+            self._all.discard(supervisor)
 
     def execute(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request on an idle worker (waiting for one if all are busy)."""
@@ -58,7 +75,7 @@ class PoolBackend:
             raise RuntimeError("this sandbox pool is closed")
         supervisor, uid = self._idle.get()
         if not supervisor.alive:
-            supervisor.close()
+            self._forget(supervisor)
             supervisor, uid = self._start()
         workdir = prepare_request(request, self.privileged, uid)
         try:
@@ -68,11 +85,9 @@ class PoolBackend:
             self._idle.put((supervisor, uid))
 
     def close(self) -> None:
-        """Stop every worker."""
+        """Stop every worker, including those in the middle of a run (idempotent)."""
         self._closed = True
-        while True:
-            try:
-                supervisor, _ = self._idle.get_nowait()
-            except queue.Empty:
-                return
+        with self._lock:
+            supervisors, self._all = list(self._all), set()
+        for supervisor in supervisors:
             supervisor.close()

@@ -9,28 +9,45 @@
 Backends, one interface:
 
 - ``"process"`` (default): a fresh interpreter per run; see ``runner.py`` for
-  what confines it (network and mount namespaces, private uid, rlimits, own
-  session, scrubbed environment).
+  what confines it (a minimal root holding only the interpreter, its standard
+  library and the allowed ``packages``; network, mount and PID namespaces;
+  a seccomp filter; private uid, rlimits, own session, scrubbed environment).
 - ``"pool"``: ``workers`` pre-started interpreters that fork a fresh, equally
   confined process per run: the same isolation without the start-up cost.
-- ``"docker"``: a throw-away container per run (needs a Docker engine).
+- ``"docker"``: a throw-away container per run (needs a Docker engine and the
+  minimal image of ``docker/sandbox.Dockerfile``).
 
-``sandbox.isolation`` says in words what confinement is in effect here; where
-the machine does not allow a network namespace it says so (and a warning is
-issued).
+``sandbox.isolation`` says in words, per guarantee (``network``,
+``filesystem``, ``processes``, ``syscalls``, ``user``), what confinement is in
+effect; a value starting with ``NOT`` is a guarantee that does not hold here.
+A sandbox with such a gap refuses to start (:class:`SandboxError`) unless
+``allow_weak_isolation=True`` is given, in which case it warns loudly. No
+sandbox process outlives the process that started it, however that ends.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from turngym.envs.code_sandbox.process_backend import SandboxError
 from turngym.envs.code_sandbox.result import ExecResult, classify
 
 BACKENDS: tuple[str, ...] = ("process", "pool", "docker")
+GUARANTEES: tuple[str, ...] = ("network", "filesystem", "processes", "syscalls", "user")
+"""The keys of :attr:`Sandbox.isolation`, one per integrity guarantee."""
+
+_log = logging.getLogger(__name__)
+
+
+def weaknesses(isolation: dict[str, str]) -> dict[str, str]:
+    """The guarantees of an ``isolation`` report that do not hold (missing ones count as not holding)."""
+    return {key: isolation.get(key, "NOT reported") for key in GUARANTEES
+            if isolation.get(key, "NOT").startswith("NOT")}
 
 
 class Sandbox:
@@ -45,7 +62,14 @@ class Sandbox:
             program is killed (status ``"killed"``).
         max_processes: processes and threads a program may have at once.
         workers: concurrent workers of the ``pool`` backend (and of :meth:`run_many`).
-        isolate: set False only to debug: no namespaces and no private uid.
+        packages: installed packages (top-level import names, e.g. ``("numpy",)``) a program may
+            import besides the standard library; with their own dependencies listed too. The
+            default, none, is what HumanEval- and MBPP-style tasks need.
+        allow_weak_isolation: start (warning loudly) even where an integrity guarantee does not
+            hold (no root, no seccomp, ``isolate=False``); by default such a sandbox refuses to
+            start with :class:`SandboxError`.
+        isolate: set False only to debug: no namespaces, no minimal root, no private uid (implies
+            ``allow_weak_isolation``).
         python: interpreter for the process backends (default: this one).
         docker_image, docker_client: for the docker backend (see ``docker_backend.py``).
     """
@@ -60,6 +84,8 @@ class Sandbox:
         max_file_mb: int = 16,
         max_processes: int = 32,
         workers: int = 1,
+        packages: Iterable[str] = (),
+        allow_weak_isolation: bool = False,
         isolate: bool = True,
         python: str | None = None,
         docker_image: str | None = None,
@@ -79,22 +105,35 @@ class Sandbox:
         self.max_file_mb = int(max_file_mb)
         self.max_processes = int(max_processes)
         self.workers = int(workers)
+        if isinstance(packages, str):
+            raise ValueError(f"packages must be a list of import names, e.g. ['numpy'], got {packages!r}")
+        self.packages = tuple(packages)
         self._backend: Any
         if backend == "process":
             from turngym.envs.code_sandbox.process_backend import ProcessBackend
 
-            self._backend = ProcessBackend(python=python, isolate=isolate)
+            self._backend = ProcessBackend(python=python, isolate=isolate, packages=self.packages)
         elif backend == "pool":
             from turngym.envs.code_sandbox.pool import PoolBackend
 
-            self._backend = PoolBackend(workers=self.workers, python=python, isolate=isolate)
+            self._backend = PoolBackend(workers=self.workers, python=python, isolate=isolate,
+                                        packages=self.packages)
         else:
             from turngym.envs.code_sandbox.docker_backend import DockerBackend
 
-            self._backend = DockerBackend(image=docker_image, client=docker_client)
+            self._backend = DockerBackend(image=docker_image, client=docker_client, packages=self.packages)
         self.isolation: dict[str, str] = dict(self._backend.isolation)
-        if "NOT" in self.isolation.get("network", ""):
-            warnings.warn(f"sandbox network: {self.isolation['network']}", RuntimeWarning, stacklevel=2)
+        gaps = weaknesses(self.isolation)
+        if gaps:
+            text = "; ".join(f"{key}: {value}" for key, value in gaps.items())
+            if not (allow_weak_isolation or not isolate):
+                self._backend.close()
+                raise SandboxError(
+                    f"the {backend} sandbox cannot guarantee its integrity here ({text}). Run as root on "
+                    "Linux, use backend='docker', or pass allow_weak_isolation=True to run anyway.")
+            message = f"SANDBOX INTEGRITY NOT GUARANTEED ({backend} backend): {text}"
+            _log.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def run(self, program: str, stdin: str = "", *, timeout_s: float | None = None) -> ExecResult:
         """Run ``program`` (Python source) with ``stdin``; never raises for what the program does."""
