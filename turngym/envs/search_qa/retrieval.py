@@ -173,7 +173,7 @@ class BM25Retriever:
                      ) -> tuple[np.ndarray, np.ndarray] | None:
         """Score only documents holding a rare term; ``None`` when that cannot be proven exact."""
         columns = {t: self._column(t) for t in weights}
-        candidates = np.unique(np.concatenate([columns[t][0] for t in rare]))
+        candidates = _union([columns[t][0] for t in rare])
         scores = np.zeros(len(candidates), dtype=np.float32)
         bound = 0.0  # the best score a document without any rare term could reach
         for t, w in weights.items():
@@ -207,10 +207,24 @@ class BM25Retriever:
             top = _top_k(np.arange(self._num_docs), buffer, k)
             buffer.fill(0.0)
             return top
-        candidates = np.unique(np.concatenate(postings))
+        candidates = _union(postings)
         scores = buffer[candidates]
         buffer[candidates] = 0.0
         return _top_k(candidates, scores, k)
+
+
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct documents of several posting lists.
+
+    A sort and a mask: numpy 2.3+'s hash-based ``np.unique`` is several times slower on these
+    integer arrays (1.6 ms against 0.2 ms for 15,000 postings).
+    """
+    docs = np.concatenate(arrays)
+    docs.sort()
+    keep = np.empty(len(docs), dtype=bool)
+    keep[:1] = True
+    np.not_equal(docs[1:], docs[:-1], out=keep[1:])
+    return docs[keep]
 
 
 def _top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
