@@ -57,7 +57,7 @@ def test_search_ranks_a_product_first_by_its_title(tmp_path):
     for passage in catalogue.corpus.passages[:50]:
         assert catalogue.search(passage.title)[0] == passage.id
     assert len(catalogue.search("shampoo")) == 50
-    assert catalogue.search("zzzz qqqq") == []
+    assert catalogue.search("zzzz qqqq") == ()
 
 
 def test_catalogue_is_cached_in_sqlite_and_reopened(tmp_path):

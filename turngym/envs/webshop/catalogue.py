@@ -43,7 +43,7 @@ from turngym.envs.webshop.products import (
     shuffle_goals,
 )
 
-FORMAT_VERSION = "webshop-sqlite-v1"
+FORMAT_VERSION = "webshop-sqlite-v2"
 """Bumped whenever the SQLite layout changes, so stale files are rebuilt."""
 
 SEARCH_RETURN_N = 50
@@ -52,7 +52,7 @@ SEARCH_RETURN_N = 50
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE products (id INTEGER PRIMARY KEY, asin TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
-                       search_text TEXT NOT NULL, data TEXT NOT NULL);
+                       price_tag TEXT NOT NULL, search_text TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE goals (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 """
 
@@ -79,12 +79,15 @@ class Catalogue:
         self.params: dict[str, Any] = json.loads(meta.get("params", "{}"))
         self.goals: list[Goal] = [Goal.from_dict(json.loads(d))
                                   for (d,) in self._query("SELECT data FROM goals ORDER BY id")]
-        rows = self._query("SELECT asin, title, search_text FROM products ORDER BY id")
-        self.corpus = Corpus(Passage(asin, title, text) for asin, title, text in rows)
+        rows = self._query("SELECT asin, title, price_tag, search_text FROM products ORDER BY id")
+        self.corpus = Corpus(Passage(asin, title, text) for asin, title, _, text in rows)
         if len(self.corpus) == 0:
             raise CatalogueError(f"catalogue {connect} has no products")
+        self._price_tags = [row[2] for row in rows]
         self.retriever = BM25Retriever.for_corpus(self.corpus, index_cache)
         self.product = functools.lru_cache(maxsize=4096)(self._product)
+        self.search = functools.lru_cache(maxsize=4096)(self.search_uncached)
+        """``search_uncached`` with the last 4,096 queries remembered (agents repeat queries a lot)."""
 
     def _open_connection(self) -> sqlite3.Connection:
         target, uri = self._connect_args
@@ -104,14 +107,14 @@ class Catalogue:
         rows = self._query("SELECT data FROM products WHERE asin = ?", (asin,))
         return Product.from_dict(json.loads(rows[0][0])) if rows else None
 
-    def search(self, query: str, k: int = SEARCH_RETURN_N) -> list[str]:
+    def search_uncached(self, query: str, k: int = SEARCH_RETURN_N) -> tuple[str, ...]:
         """The asins of the top-``k`` products for ``query`` by BM25, best first."""
-        return [hit.passage.id for hit in self.retriever.search(query, k)]
+        return tuple(hit.passage.id for hit in self.retriever.search(query, k))
 
-    def title(self, asin: str) -> str:
-        """A product's title without reading the product (``""`` when unknown)."""
-        passage = self.corpus.get(asin)
-        return passage.title if passage is not None else ""
+    def listing(self, asin: str) -> tuple[str, str, str]:
+        """What a results page shows of a product, without reading it: ``(asin, title, price tag)``."""
+        i = self.corpus.index_of[asin]
+        return asin, self.corpus.passages[i].title, self._price_tags[i]
 
 
 def _write(conn: sqlite3.Connection, products: Iterable[Product], goals_of: Any,
@@ -120,12 +123,14 @@ def _write(conn: sqlite3.Connection, products: Iterable[Product], goals_of: Any,
     conn.executescript(_SCHEMA)
     seen: list[Product] = []
 
-    def rows() -> Iterator[tuple[str, str, str, str]]:
+    def rows() -> Iterator[tuple[str, str, str, str, str]]:
         for product in products:
             seen.append(_light(product))
-            yield (product.asin, product.title, product.search_text(), json.dumps(product.to_dict()))
+            yield (product.asin, product.title, product.price_tag, product.search_text(),
+                   json.dumps(product.to_dict()))
 
-    conn.executemany("INSERT INTO products (asin, title, search_text, data) VALUES (?, ?, ?, ?)", rows())
+    conn.executemany("INSERT INTO products (asin, title, price_tag, search_text, data) "
+                     "VALUES (?, ?, ?, ?, ?)", rows())
     goals = goals_of(seen)
     conn.executemany("INSERT INTO goals (id, data) VALUES (?, ?)",
                      ((i, json.dumps(g.to_dict())) for i, g in enumerate(goals)))

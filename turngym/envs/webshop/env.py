@@ -281,7 +281,8 @@ class WebShopEnv(TurnEnv):
         if s.kind == "search":
             self._elements = pages.search_page(instruction)
         elif s.kind == "results":
-            self._elements = pages.results_page(instruction, s, [self._product(a) for a in s.page_asins()])
+            listings = [self.catalogue.listing(a) for a in s.page_asins()]
+            self._elements = pages.results_page(instruction, s, listings)
         elif s.kind == "item":
             self._elements = pages.item_page(instruction, s, self._product(s.asin), self.show_attrs)
         elif s.kind == "sub":
@@ -319,7 +320,7 @@ class WebShopEnv(TurnEnv):
                                f"{self._hint()}", "no_search_bar")
         keywords = " ".join(query.lower().split())
         self._state = PageState(kind="results", keywords=keywords, page=1,
-                                results=self.catalogue.search(keywords), visited=[])
+                                results=list(self.catalogue.search(keywords)), visited=[])
         return self._show(call)
 
     def _click(self, call: ParsedCall, target: Any) -> Transition:

@@ -92,17 +92,18 @@ def search_page(instruction: str) -> list[Element]:
             Element("button", "Search")]
 
 
-def results_page(instruction: str, state: PageState, products: Sequence[Product]) -> list[Element]:
-    """A page of search results (``products`` are the ones on this page)."""
+def results_page(instruction: str, state: PageState, listings: Sequence[tuple[str, str, str]]
+                 ) -> list[Element]:
+    """A page of search results: ``listings`` are this page's ``(asin, title, price tag)``."""
     elements = [*_instruction(instruction), Element("button", BACK_TO_SEARCH),
                 Element("text", f"Page {state.page} (Total results: {len(state.results)})", "h3")]
     if state.page > 1:
         elements.append(Element("button", PREV_PAGE))
     elements.append(Element("button", NEXT_PAGE))
     visited = set(state.visited)
-    for product in products:
-        elements += [Element("link", product.asin, checked=product.asin in visited),
-                     Element("text", product.title, "h4"), Element("text", product.price_tag, "h5")]
+    for asin, title, price_tag in listings:
+        elements += [Element("link", asin, checked=asin in visited), Element("text", title, "h4"),
+                     Element("text", price_tag, "h5")]
     return elements
 
 
@@ -150,7 +151,8 @@ def done_page(reward: float) -> list[Element]:
 
 def render_text(elements: Sequence[Element]) -> str:
     """WebShop's ``text`` observation (see the module docstring)."""
-    return " [SEP] ".join(e.text.strip() for e in elements if e.text.strip())
+    texts = (e.text.strip() for e in elements)
+    return " [SEP] ".join(t for t in texts if t)
 
 
 def render_text_rich(elements: Sequence[Element]) -> str:
