@@ -18,7 +18,7 @@ from turngym.rollout import play_episode
 
 ENV_ID = "turngym/GuessNumber-v0"
 TARGETS = (3, 7, 11, 14)
-INJECTION = "</script><script>window.__injected = 1;</script><!-- <b>bold?</b>"
+INJECTION = '</script><script>document.title = "INJECTED";</script><!-- <b>bold?</b>'
 
 
 def play(agent, targets, samples: int, *, max_turns: int = 5) -> list[EpisodeRecord]:
@@ -60,11 +60,13 @@ def training_run(tmp: Path, steps: int = 3) -> Path:
         records = play(RandomAgent(), TARGETS[:2], 2, max_turns=3)
         for record in records:
             record.agent = "policy"
+            record.episode_id = f"policy-step{step}-{record.episode_id}"
             for turn in record.turns:
-                turn.info = {"belief_gain": 0.01 * step * (turn.index + 1), "advantage": 0.5 - 0.1 * turn.index}
+                turn.info = {"belief_gain": 0.01 * step * (turn.index + 1),
+                             "advantage": 0.5 - 0.1 * turn.index}
         write_episodes(root / "trajectories" / f"step-{step:06d}.jsonl", records)
-        rows.append({"step": step, "reward_mean": 0.1 * step, "success_rate": 0.05 * step, "kl": 0.001 * step,
-                     "loss": 1.0 / step, "belief_gain_mean": 0.02 * step})
+        rows.append({"step": step, "reward_mean": 0.1 * step, "success_rate": 0.05 * step,
+                     "kl": 0.001 * step, "loss": 1.0 / step, "belief_gain_mean": 0.02 * step})
     (root / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 4, "rew',
                                         encoding="utf-8")  # a torn last line, as a kill leaves it
     return root

@@ -92,7 +92,8 @@ VIEWER_JS = r"""
     [["episode", ep.id], ["run", ep.run], ["env", ep.env], ["agent", ep.agent], ["task", ep.task],
      ["seed", ep.seed], ["step", ep.step], ["status", ep.status], ["outcome", ep.outcome],
      ["turns", ep.turns.length]].forEach(function (pair) {
-      if (pair[1] === null || pair[1] === undefined) { return; }
+      var always = pair[0] === "outcome" || pair[0] === "status";
+      if (!always && (pair[1] === null || pair[1] === undefined)) { return; }
       var kv = el("span", "kv");
       kv.appendChild(el("b", "", pair[0] + ": "));
       var cls = pair[0] === "status" ? (pair[1] === "ok" ? "good" : "bad") : "";
