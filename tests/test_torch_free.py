@@ -40,7 +40,7 @@ SCRIPT = textwrap.dedent(
     from turngym.agents.openai_agent import OpenAIAgent
     from turngym.agents.scripted import OracleAgent, RandomAgent
     from turngym.bench.evaluate import evaluate
-    from turngym.rollout import episode_metrics, play_episodes
+    from turngym.rollout import summary_metrics, play_episodes
     from turngym.trainers.advantages import TurnBatch, estimate
     from turngym.verifiers.answer_match import answer_f1
 
@@ -76,7 +76,7 @@ SCRIPT = textwrap.dedent(
     records, summary = evaluate("turngym/GuessNumber-v0", agent, episodes=3,
                                 env_kwargs={"max_turns": 2})
     assert summary.episodes == 3 and summary.failed == 0, [r.error for r in records]
-    assert episode_metrics(records)["episodes"] == 3
+    assert summary_metrics(records)["episodes"] == 3
     server.shutdown()
 
     bad = [m for m in sys.modules if m.split(".")[0] in HEAVY]

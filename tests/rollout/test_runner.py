@@ -15,7 +15,7 @@ from tests.toy_envs import GuessNumberEnv
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.bench.evaluate import summarise
 from turngym.core.trajectory import read_episodes, write_episodes
-from turngym.rollout import episode_metrics, play_episode, play_episodes
+from turngym.rollout import play_episode, play_episodes, summary_metrics
 from turngym.rollout.records import new_episode, record_failure
 
 ENV_ID = "turngym/GuessNumber-v0"
@@ -116,7 +116,7 @@ def test_failed_episodes_count_the_same_for_training_and_benchmarks():
     """#11 Structure: one definition of each summary metric, failures scoring 0 in both."""
     records = play_episodes(ENV_ID, OracleAgent(), [0, 1, 2, 3], progress=False)
     record_failure(records[3], "turn 0: boom")
-    metrics = episode_metrics(records)
+    metrics = summary_metrics(records)
     assert metrics["failed_episodes"] == 1
     assert metrics["outcome_mean"] == pytest.approx(0.75) and metrics["success_rate"] == pytest.approx(0.75)
     summary = summarise(records, ENV_ID, "oracle")

@@ -14,7 +14,7 @@ import numpy as np
 
 from turngym.agents.base import Agent
 from turngym.core.trajectory import EpisodeRecord, write_episodes
-from turngym.rollout import episode_metrics, episode_score, play_episodes
+from turngym.rollout import episode_score, play_episodes, summary_metrics
 
 
 @dataclass
@@ -50,8 +50,8 @@ def bootstrap_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0) ->
 
 
 def summarise(records: list[EpisodeRecord], env_id: str, agent: str) -> Summary:
-    """Summary statistics (:func:`turngym.rollout.episode_metrics`: a failed episode scores 0)."""
-    metrics = episode_metrics(records)
+    """Summary statistics (:func:`turngym.rollout.summary_metrics`: a failed episode scores 0)."""
+    metrics = summary_metrics(records)
     if not records:  # nothing was played: no mean exists
         metrics.update(dict.fromkeys(("outcome_mean", "success_rate", "turns_mean", "valid_action_rate"),
                                      float("nan")))

@@ -12,7 +12,7 @@
 ``turngym train``, ``turngym bench``/``eval`` and the tests all call these.
 """
 
-from turngym.rollout.metrics import episode_metrics, episode_score, is_success
+from turngym.rollout.metrics import episode_score, is_success, summary_metrics
 from turngym.rollout.records import json_safe
 from turngym.rollout.tasks import EnvSource, Task
 from turngym.rollout.text import fork_agent, play_episode, play_episodes
@@ -23,11 +23,11 @@ __all__ = [
     "RolloutError",
     "Task",
     "collect",
-    "episode_metrics",
     "episode_score",
     "fork_agent",
     "is_success",
     "json_safe",
     "play_episode",
     "play_episodes",
+    "summary_metrics",
 ]

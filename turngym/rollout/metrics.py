@@ -38,7 +38,7 @@ def is_success(record: EpisodeRecord) -> bool:
     return episode_score(record) >= SUCCESS_THRESHOLD
 
 
-def episode_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+def summary_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     """The standard summary of a batch of episodes (see the module docstring for failures).
 
     Keys: ``episodes``, ``failed_episodes``, ``outcome_mean``, ``reward_mean``, ``success_rate``,

@@ -45,7 +45,7 @@ import torch
 
 from turngym.core.runlock import run_lock
 from turngym.core.trajectory import EpisodeRecord, write_episodes
-from turngym.rollout.metrics import episode_metrics
+from turngym.rollout.metrics import summary_metrics
 from turngym.trainers import advantages as adv
 from turngym.trainers.batching import TokenTensors, token_tensors, trainable, turn_batch
 from turngym.trainers.checkpoint import (
@@ -357,7 +357,7 @@ class Trainer:
         records = self.collect()
         timings["rollout"] = time.perf_counter() - clock
         usable = trainable(records)
-        metrics: dict[str, Any] = episode_metrics(records)
+        metrics: dict[str, Any] = summary_metrics(records)
         if len(usable) < 2:
             self.step += 1
             metrics.update({"skipped": True, **{f"seconds_{k}": v for k, v in timings.items()}})
