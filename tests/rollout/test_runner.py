@@ -66,7 +66,8 @@ def test_concurrency_really_overlaps_slow_agents():
 
 def test_skip_and_on_episode_support_resuming(tmp_path):
     seen = []
-    first = play_episodes(ENV_ID, OracleAgent(), [0, 1, 2], run_id="x", progress=False, on_episode=seen.append)
+    first = play_episodes(ENV_ID, OracleAgent(), [0, 1, 2], run_id="x", progress=False,
+                          on_episode=seen.append)
     assert sorted(r.episode_id for r in seen) == ["x-g0-e0", "x-g1-e0", "x-g2-e0"]
     rest = play_episodes(ENV_ID, OracleAgent(), [0, 1, 2], run_id="x", skip={"x-g0-e0", "x-g2-e0"},
                          progress=False)
