@@ -16,16 +16,19 @@ ceiling. Same parameters, same catalogue, on any machine.
 
 from __future__ import annotations
 
+import functools
 import random
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from turngym.envs.webshop.vocabulary import BRAND_SYLLABLES, CATEGORIES, DESCRIPTIVE_WORDS, ProductType
 
-GENERATOR_VERSION = "webshop-gen-v1"
+GENERATOR_VERSION = "webshop-gen-v2"
 """Bumped whenever the generator's output changes, so cached catalogues are rebuilt."""
+
+T = TypeVar("T")
 
 _KINDS: tuple[tuple[str, ProductType], ...] = tuple(
     (category, kind) for category, kinds in CATEGORIES.items() for kind in kinds
@@ -76,26 +79,43 @@ def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _option_phrase(name: str, value: str, rng: random.Random) -> str:
-    if rng.random() < 0.4:
-        return f"{name}: {value}"
-    if name == "color":
-        return f"in {value} color"
-    if name == "size":
-        return f"in size {value}"
-    if name == "flavor name":
-        return f"in {value} flavor"
-    if name == "scent":
-        return f"with {value} scent"
-    return f"in the {value} {name}"
-
-
 def _brands(rng: random.Random, count: int) -> list[str]:
     names: set[str] = set()
     while len(names) < count:
         parts = rng.choices(BRAND_SYLLABLES, k=rng.choice((2, 2, 3)))
         names.add("".join(parts).capitalize())
     return sorted(names)
+
+
+class _Draw:
+    """Fast draws from one ``random.Random`` (``random()`` is a C call; ``choice``/``sample`` are not)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.random = rng.random
+
+    def pick(self, seq: Sequence[T]) -> T:
+        return seq[int(self.random() * len(seq))]
+
+    def between(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low + 1))
+
+    def sample(self, seq: Sequence[T], k: int) -> list[T]:
+        pool = list(seq)
+        n = len(pool)
+        for i in range(k):
+            j = i + int(self.random() * (n - i))
+            pool[i], pool[j] = pool[j], pool[i]
+        return pool[:k]
+
+
+@functools.cache
+def _title(text: str) -> str:
+    return text.title()
+
+
+@functools.lru_cache(maxsize=65536)
+def _bullet(template: int, attribute: str, noun: str) -> str:
+    return _BULLETS[template].format(A=_title(attribute), noun=noun)
 
 
 def generate_raw(seed: int, num_products: int, num_goals: int) -> Iterator[RawProduct]:
@@ -110,64 +130,80 @@ def generate_raw(seed: int, num_products: int, num_goals: int) -> Iterator[RawPr
     rng = random.Random(f"webshop-catalogue:{seed}")
     brands = _brands(rng, max(50, num_products // 25))
     targets = set(rng.sample(range(num_products), num_goals))
+    draw = _Draw(rng)
     asins: set[str] = set()
     for i in range(num_products):
-        category, kind = _KINDS[rng.randrange(len(_KINDS))]
-        asin = "B0" + "".join(rng.choices(_ASIN_CHARS, k=8))
+        category, kind = draw.pick(_KINDS)
+        asin = "B0" + "".join([draw.pick(_ASIN_CHARS) for _ in range(8)])
         while asin in asins:
-            asin = "B0" + "".join(rng.choices(_ASIN_CHARS, k=8))
+            asin = "B0" + "".join([draw.pick(_ASIN_CHARS) for _ in range(8)])
         asins.add(asin)
-        yield _product(rng, asin, category, kind, brands, with_goal=i in targets)
+        yield _product(draw, asin, category, kind, brands, with_goal=i in targets)
 
 
-def _product(rng: random.Random, asin: str, category: str, kind: ProductType, brands: list[str],
+def _product(draw: _Draw, asin: str, category: str, kind: ProductType, brands: list[str],
              with_goal: bool) -> RawProduct:
-    brand = rng.choice(brands)
-    model = "".join(rng.choices(string.ascii_uppercase, k=2)) + f"-{rng.randint(100, 9999)}"
-    noun = rng.choice(kind.nouns)
-    attributes = rng.sample(kind.attributes, rng.randint(3, min(6, len(kind.attributes))))
-    title_attrs = [a.title() for a in attributes[: rng.randint(1, 2)]]
-    lead = f"{brand} {rng.choice(DESCRIPTIVE_WORDS).title()} " if rng.random() < 0.5 else f"{brand} "
-    title = f"{lead}{title_attrs[0]} {noun.title()} {model}"
+    brand = draw.pick(brands)
+    letters = string.ascii_uppercase
+    model = f"{draw.pick(letters)}{draw.pick(letters)}-{draw.between(100, 9999)}"
+    noun = draw.pick(kind.nouns)
+    attributes = draw.sample(kind.attributes, draw.between(3, min(6, len(kind.attributes))))
+    title_attrs = [_title(a) for a in attributes[: draw.between(1, 2)]]
+    lead = f"{brand} {_title(draw.pick(DESCRIPTIVE_WORDS))} " if draw.random() < 0.5 else f"{brand} "
+    title = f"{lead}{title_attrs[0]} {_title(noun)} {model}"
     if len(title_attrs) > 1:
         title += f", {title_attrs[1]}"
     options: dict[str, list[str]] = {}
-    if rng.random() < 0.9:
+    if draw.random() < 0.9:
         for name, values in kind.options.items():
-            count = rng.randint(min(2, len(values)), min(6, len(values)))
-            picked = set(rng.sample(range(len(values)), count))
+            count = draw.between(min(2, len(values)), min(6, len(values)))
+            picked = set(draw.sample(range(len(values)), count))
             options[name] = [values[j] for j in sorted(picked)]
     low, high = kind.price
-    price = round(rng.uniform(low, high)) - 0.01 if high > 10 else round(rng.uniform(low, high), 2)
-    price = max(price, 0.99)
-    if rng.random() < 0.15:
-        pricing = f"${price:.2f} - ${price * rng.uniform(1.1, 1.5):.2f}"
+    price = low + draw.random() * (high - low)
+    price = max(round(price) - 0.01 if high > 10 else round(price, 2), 0.99)
+    if draw.random() < 0.15:
+        pricing = f"${price:.2f} - ${price * (1.1 + 0.4 * draw.random()):.2f}"
     else:
         pricing = f"${price:.2f}"
     description = (f"{title}. This {noun} from {brand} offers {_and(attributes)}. "
-                   + rng.choice(_FILLERS).format(brand=brand))
-    bullets = [rng.choice(_BULLETS).format(A=a.title(), noun=noun) for a in attributes]
+                   + draw.pick(_FILLERS).format(brand=brand))
+    bullets = [_bullet(int(draw.random() * len(_BULLETS)), a, noun) for a in attributes]
     item = {
         "asin": asin, "name": title, "full_description": description, "small_description": bullets,
         "pricing": pricing, "images": [], "product_category": kind.path, "query": kind.query,
         "category": category, "average_rating": "N.A.",
         "customization_options": {
-            name.title(): [{"value": v.title() if name == "color" else v, "image": None} for v in values]
+            _title(name): [{"value": _title(v) if name == "color" else v, "image": None} for v in values]
             for name, values in options.items()
         } or None,
     }
-    instructions = [_instruction(rng, noun, attributes, options)] if with_goal else []
+    instructions = [_instruction(draw, noun, attributes, options)] if with_goal else []
     return RawProduct(item, attributes, instructions)
 
 
-def _instruction(rng: random.Random, noun: str, attributes: list[str],
+def _option_phrase(name: str, value: str, draw: _Draw) -> str:
+    if draw.random() < 0.4:
+        return f"{name}: {value}"
+    if name == "color":
+        return f"in {value} color"
+    if name == "size":
+        return f"in size {value}"
+    if name == "flavor name":
+        return f"in {value} flavor"
+    if name == "scent":
+        return f"with {value} scent"
+    return f"in the {value} {name}"
+
+
+def _instruction(draw: _Draw, noun: str, attributes: list[str],
                  options: dict[str, list[str]]) -> dict[str, Any]:
-    wanted = rng.sample(attributes, rng.randint(1, min(3, len(attributes))))
-    chosen = [(name, rng.choice(values)) for name, values in options.items() if rng.random() < 0.85]
+    wanted = draw.sample(attributes, draw.between(1, min(3, len(attributes))))
+    chosen = [(name, draw.pick(values)) for name, values in options.items() if draw.random() < 0.85]
     phrase = ""
     if chosen:
-        phrase = ", " + " and ".join(_option_phrase(name, value, rng) for name, value in chosen)
-    template = rng.choice(_INSTRUCTIONS)
+        phrase = ", " + " and ".join(_option_phrase(name, value, draw) for name, value in chosen)
+    template = draw.pick(_INSTRUCTIONS)
     plural = noun.endswith("s") and not noun.endswith("ss")
     first = noun if template.index("{a}") + 4 == template.index("{noun}") else wanted[0]
     text = template.format(a="some" if plural else _article(first), attrs=_and(wanted), noun=noun,

@@ -72,6 +72,7 @@ COLOR_SET: tuple[str, ...] = (
 _ASCII_ONLY = {i: None for i in range(128, 256)}
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_color(text: str) -> str:
     """WebShop's ``normalize_color``: the first colour word ``text`` contains, else ``text``."""
     for color in COLOR_SET:
@@ -80,6 +81,7 @@ def normalize_color(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=262144)
 def token_set_score(a: str, b: str) -> int:
     """thefuzz's ``token_set_ratio(a, b)`` (0-100, an integer), computed with rapidfuzz."""
     a = default_process(str(a).translate(_ASCII_ONLY))
