@@ -68,7 +68,20 @@ def test_runs_through_the_sdk_with_limits_and_removes_the_container():
     assert options["network_disabled"] is True and options["read_only"] is True
     assert options["mem_limit"] == "128m" and options["pids_limit"] == 24 and options["nano_cpus"] > 0
     assert "/work" in options["tmpfs"] and options["user"] == "65534:65534"
+    assert options["cap_drop"] == ["ALL"] and "no-new-privileges" in options["security_opt"]
+    assert options["ipc_mode"] == "private"
     assert container.removed
+
+
+def test_reports_every_guarantee_and_refuses_packages_the_default_image_lacks():
+    from turngym.envs.code_sandbox.process_backend import SandboxError
+    from turngym.envs.code_sandbox.sandbox import GUARANTEES, weaknesses
+
+    sandbox = Sandbox("docker", docker_client=FakeClient())
+    assert set(sandbox.isolation) == set(GUARANTEES) and weaknesses(sandbox.isolation) == {}
+    assert "minimal image" in sandbox.isolation["filesystem"]
+    with pytest.raises(SandboxError, match="default sandbox image holds no packages"):
+        Sandbox("docker", docker_client=FakeClient(), packages=["numpy"])
 
 
 def test_program_errors_and_timeouts_keep_their_status():
@@ -120,3 +133,5 @@ def test_real_engine_runs_isolated():
         assert net.status == "error"
         assert sandbox.run("open('/etc/x', 'w')").status == "error"
         assert sandbox.run("import time\ntime.sleep(30)", timeout_s=1).status == "timeout"
+        assert sandbox.run("import pip").status == "error"  # a minimal image: no packages
+        assert sandbox.run("import os\nprint(sorted(os.listdir('/proc'))[:1])").status == "ok"

@@ -121,16 +121,18 @@ def test_fork_bomb_is_stopped_and_nothing_survives(sandbox):
 
 def test_no_process_outlives_its_run(sandbox):
     # A detached (new session) child that would sleep for a minute: it must be gone with the run.
+    # It names itself with PR_SET_NAME (15): a candidate may not write its /proc/self/comm.
     marker = sandbox.run(
-        "import os, time\n"
+        "import ctypes, os, time\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
-        "    open('/proc/self/comm', 'w').write('tg-stray-probe')\n"
+        "    ctypes.CDLL(None).prctl(15, b'tg-stray-probe', 0, 0, 0)\n"
+        "    print('child up', flush=True)\n"
         "    time.sleep(60)\n"
-        "time.sleep(0.2)\n"
+        "time.sleep(0.3)\n"
         "print('parent done')\n"
     )
-    assert marker.status == "ok" and marker.stdout == "parent done\n"
+    assert marker.status == "ok" and marker.stdout == "child up\nparent done\n", marker
     time.sleep(0.1)
     pids = [p for p in os.listdir("/proc") if p.isdigit()]
     strays = [p for p in pids if _comm(p) == "tg-stray-probe" and _alive(int(p))]
