@@ -101,6 +101,7 @@ def state_fingerprint(instances: Mapping[str, Any]) -> str:
     """
     digest = hashlib.blake2b(digest_size=8)
     seen: dict[int, int] = {}
+    alive: list[Any] = []  # keeps walked objects (and temporaries) alive so their ids stay unique
 
     def emit(text: str) -> None:
         digest.update(text.encode("utf-8", "surrogatepass"))
@@ -115,6 +116,7 @@ def state_fingerprint(instances: Mapping[str, Any]) -> str:
             emit(f"ref:{seen[ident]}")
             return
         seen[ident] = len(seen)
+        alive.append(value)
         if isinstance(value, Mapping):
             emit(f"map:{len(value)}")
             for key in sorted(value, key=repr):

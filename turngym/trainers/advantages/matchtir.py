@@ -11,7 +11,6 @@ from .registry import register_estimator
 from .result import AdvantageResult, finish, pool_report
 from .returns import reverse_returns
 
-
 MATCHTIR_PAPER = {"weight": 0.5, "gamma": 0.9}
 """The released code's ``compute_grpo_outcome_advantage`` (quchangle1/MatchTIR)."""
 
