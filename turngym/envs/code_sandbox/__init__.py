@@ -5,7 +5,8 @@ the environment (registered as ``turngym/CodeSandbox-v0`` and
 ``turngym/CodeSandbox-MBPP-v0``).
 """
 
+from turngym.envs.code_sandbox.process_backend import SandboxError
 from turngym.envs.code_sandbox.result import STATUSES, ExecResult
 from turngym.envs.code_sandbox.sandbox import BACKENDS, Sandbox
 
-__all__ = ["BACKENDS", "STATUSES", "ExecResult", "Sandbox"]
+__all__ = ["BACKENDS", "STATUSES", "ExecResult", "Sandbox", "SandboxError"]

@@ -30,7 +30,8 @@ from typing import Any
 from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
 from turngym.core.messages import Action, Message, system, user
 from turngym.envs.code_sandbox.harness import Judgement, build_program, new_nonce, read_report
-from turngym.envs.code_sandbox.sandbox import Sandbox
+from turngym.envs.code_sandbox.process_backend import SandboxError
+from turngym.envs.code_sandbox.sandbox import Sandbox, preflight
 from turngym.envs.code_sandbox.tasks import CodeTask, load_humaneval, load_mbpp_jsonl
 from turngym.verifiers.unit_tests import PassStatistics, VeRPOReward
 
@@ -82,7 +83,11 @@ class CodeSandboxEnv(TurnEnv):
         alpha: weight of VeRPO's dense reward in the outcome.
         pass_statistics: running test statistics to share between environments.
         sandbox: a :class:`Sandbox` to use (shared, not closed by the env); by default the
-            env starts its own with ``sandbox_backend``, ``timeout_s`` and ``memory_mb``.
+            env starts its own with ``sandbox_backend``, ``timeout_s``, ``memory_mb`` and
+            ``sandbox_options`` (more :class:`Sandbox` arguments, e.g. ``{"packages": ["numpy"]}``
+            for the packages a program may import, or ``{"allow_weak_isolation": True}``). Where
+            the sandbox's integrity cannot hold (not root, no seccomp) the env refuses to be
+            built (:class:`SandboxError`) unless ``allow_weak_isolation`` is given.
         test_timeout_s: limit of one test (a looping test fails alone).
         output_chars: how much of stdout / stderr an observation shows.
         max_turns, max_invalid_turns, action_formats, reward_weights, render_mode: see TurnEnv.
@@ -106,6 +111,7 @@ class CodeSandboxEnv(TurnEnv):
         sandbox_backend: str = "pool",
         timeout_s: float = 10.0,
         memory_mb: int = 512,
+        sandbox_options: Mapping[str, Any] | None = None,
         test_timeout_s: float = 3.0,
         output_chars: int = 2000,
         max_turns: int = 6,
@@ -117,7 +123,14 @@ class CodeSandboxEnv(TurnEnv):
         self.verifier = VeRPOReward(alpha=alpha, statistics=pass_statistics)
         self._own_sandbox = sandbox is None
         self._sandbox = sandbox
-        self._sandbox_args = {"backend": sandbox_backend, "timeout_s": timeout_s, "memory_mb": memory_mb}
+        self._sandbox_args = {"backend": sandbox_backend, "timeout_s": timeout_s, "memory_mb": memory_mb,
+                              **dict(sandbox_options or {})}
+        if sandbox is None and not self._sandbox_args.get("allow_weak_isolation"):
+            gaps = preflight(sandbox_backend, bool(self._sandbox_args.get("isolate", True)))
+            if gaps:
+                raise SandboxError(f"CodeSandbox refuses to start: {'; '.join(gaps.values())}. Run as root "
+                                   "on Linux, use sandbox_backend='docker', or pass "
+                                   "sandbox_options={'allow_weak_isolation': True}.")
         self.test_timeout_s = float(test_timeout_s)
         self.output_chars = int(output_chars)
         self._task: CodeTask = self.tasks[0]

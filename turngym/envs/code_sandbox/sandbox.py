@@ -50,6 +50,26 @@ def weaknesses(isolation: dict[str, str]) -> dict[str, str]:
             if isolation.get(key, "NOT").startswith("NOT")}
 
 
+def preflight(backend: str, isolate: bool = True) -> dict[str, str]:
+    """The guarantees a ``process`` or ``pool`` sandbox cannot give here, known without starting one.
+
+    Lets an environment refuse at construction rather than at its first run;
+    the started sandbox's own :attr:`Sandbox.isolation` remains the authority.
+    """
+    if backend == "docker" or not isolate:
+        return {}
+    from turngym.envs.code_sandbox.process_backend import running_as_root
+    from turngym.envs.code_sandbox.runner import seccomp_status
+
+    gaps = {}
+    if not running_as_root():
+        why = "NOT isolated: namespaces, a minimal root and private uids need root on Linux"
+        gaps = dict.fromkeys(("filesystem", "processes", "user"), why)
+    if seccomp_status().startswith("NOT"):
+        gaps["syscalls"] = seccomp_status()
+    return gaps
+
+
 class Sandbox:
     """Runs Python programs in isolation.
 
