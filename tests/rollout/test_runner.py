@@ -143,3 +143,34 @@ def test_records_are_built_in_one_module():
                 builders.setdefault(name, set()).add(str(path.relative_to(PACKAGE)))
     assert builders["EpisodeRecord"] == {"rollout/records.py"}
     assert builders["TurnRecord"] == {"rollout/records.py", "core/trajectory.py"}
+
+
+class _GarbageEnv(GuessNumberEnv):
+    """Returns something the contract forbids on its second step."""
+
+    def __init__(self, garbage, **kwargs):
+        super().__init__(**kwargs)
+        self.garbage = garbage
+
+    def step(self, action):
+        out = super().step(action)
+        return self.garbage(out) if self.turn == 2 else out
+
+
+@pytest.mark.parametrize(
+    ("garbage", "message"),
+    [
+        (lambda out: out[:4], "step must return"),
+        (lambda out: ("not a list", *out[1:]), "observation must be a list"),
+        (lambda out: ([{"role": "robot", "content": "x"}], *out[1:]), "bad message"),
+        (lambda out: (out[0], float("nan"), *out[2:]), "reward must be a finite number"),
+        (lambda out: (*out[:4], {"signals": {"x": "high"}}), "signals"),
+    ],
+)
+def test_garbage_from_an_environment_fails_its_episode_with_the_reason(garbage, message):
+    make = lambda: _GarbageEnv(garbage, high=1000)  # noqa: E731
+    records = play_episodes(make, RandomAgent(seed=0), [0, 1], progress=False)
+    assert [r.status for r in records] == ["failed", "failed"]
+    assert message in records[0].error and records[0].error.startswith("turn 1: EnvOutputError")
+    assert len(records[0].turns) == 1
+    write_episodes(Path("/dev/null"), records)  # what was recorded still serialises

@@ -18,7 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from turngym.core.messages import Message
+from turngym.core.messages import Message, message_problem
 from turngym.core.trajectory import EpisodeRecord, TurnRecord
 
 STANDARD_KEYS: tuple[str, ...] = ("signals", "anchor", "task_id", "turn", "probe", "outcome")
@@ -46,6 +46,63 @@ def env_label(env: gym.Env) -> str:
     if spec is not None and getattr(spec, "id", None):
         return str(spec.id)
     return type(getattr(env, "unwrapped", env)).__name__
+
+
+class EnvOutputError(ValueError):
+    """An environment returned something the contract does not allow (the message says what)."""
+
+
+def check_reset(output: Any) -> tuple[list[Message], dict[str, Any]]:
+    """``env.reset``'s ``(observation, info)``, or :class:`EnvOutputError` saying what is wrong."""
+    if not isinstance(output, tuple) or len(output) != 2:
+        raise EnvOutputError(f"reset must return (observation, info), got {_short(output)}")
+    observation, info = output
+    _check_observation(observation, "reset")
+    if not isinstance(info, Mapping):
+        raise EnvOutputError(f"reset's info must be a dict, got {type(info).__name__}")
+    return list(observation), dict(info)
+
+
+def check_step(output: Any) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+    """``env.step``'s five values, or :class:`EnvOutputError` saying what is wrong.
+
+    The runner checks them before recording, so an environment that returns garbage fails its own
+    episode with a clear reason instead of breaking the batch (or a record file) later.
+    """
+    if not isinstance(output, tuple) or len(output) != 5:
+        raise EnvOutputError(
+            f"step must return (observation, reward, terminated, truncated, info), got {_short(output)}"
+        )
+    observation, reward, terminated, truncated, info = output
+    _check_observation(observation, "step")
+    if not _finite(reward):
+        raise EnvOutputError(f"step's reward must be a finite number, got {_short(reward)}")
+    if not isinstance(info, Mapping):
+        raise EnvOutputError(f"step's info must be a dict, got {type(info).__name__}")
+    signals = info.get("signals", {})
+    if not isinstance(signals, Mapping) or not all(_finite(v) for v in signals.values()):
+        raise EnvOutputError(f"step's info['signals'] must map names to finite numbers: {_short(signals)}")
+    if "outcome" in info and not _finite(info["outcome"]):
+        raise EnvOutputError(f"step's info['outcome'] must be a finite number, got {_short(info['outcome'])}")
+    return list(observation), float(reward), bool(terminated), bool(truncated), dict(info)
+
+
+def _check_observation(observation: Any, where: str) -> None:
+    if not isinstance(observation, (list, tuple)):
+        raise EnvOutputError(f"{where}'s observation must be a list of chat messages: {_short(observation)}")
+    for message in observation:
+        problem = message_problem(message)
+        if problem is not None:
+            raise EnvOutputError(f"{where}'s observation holds a bad message ({problem}): {_short(message)}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def new_episode(

@@ -23,6 +23,8 @@ import gymnasium as gym
 from turngym.core.trajectory import EpisodeRecord
 from turngym.rollout.progress import EpisodeProgress
 from turngym.rollout.records import (
+    check_reset,
+    check_step,
     failure_reason,
     new_episode,
     record_cutoff,
@@ -60,7 +62,7 @@ def play_episode(
                              agent=getattr(agent, "name", type(agent).__name__))
     started = time.perf_counter()
     try:
-        observation, info = env.reset(seed=seed, options=options)
+        observation, info = check_reset(env.reset(seed=seed, options=options))
         record_reset(record, env, observation, info)
         agent.reset(record.metadata.get("agent_seed", seed))
         history = list(observation)
@@ -69,7 +71,7 @@ def play_episode(
                 record_cutoff(record, "max_turns")
                 break
             action = agent.act(list(history), env)
-            observation, reward, terminated, truncated, info = env.step(action)
+            observation, reward, terminated, truncated, info = check_step(env.step(action))
             message = _as_message(action)
             history.append(message)
             history.extend(observation)

@@ -37,6 +37,8 @@ from turngym.agents.policy import Policy, SamplingParams
 from turngym.core.trajectory import EpisodeRecord
 from turngym.rollout.progress import EpisodeProgress
 from turngym.rollout.records import (
+    check_reset,
+    check_step,
     new_episode,
     record_cutoff,
     record_failure,
@@ -201,7 +203,7 @@ def _reset_all(
     def start(ep: _Episode) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         ep.env = make()
         options = ep.record.metadata.get("options")
-        return ep.env.reset(seed=ep.record.seed, options=options)
+        return check_reset(ep.env.reset(seed=ep.record.seed, options=options))
 
     pending = {id(ep): pool.submit(start, ep) for ep in episodes}
     for ep in episodes:
@@ -229,7 +231,8 @@ def _step_all(
 ) -> ChatTemplateError | None:
     """Give each episode its action, record the turn; return the first template error, if any."""
     texts = [ep.conversation.action_text(gen.token_ids) for ep, gen in zip(active, generations)]  # type: ignore[union-attr]
-    pending = [pool.submit(ep.env.step, text) for ep, text in zip(active, texts)]  # type: ignore[union-attr]
+    pending = [pool.submit(lambda env, t: check_step(env.step(t)), ep.env, text)  # type: ignore[misc]
+               for ep, text in zip(active, texts)]
     template_error: ChatTemplateError | None = None
     for ep, gen, text, future in zip(active, generations, texts, pending):
         outcome = _wait(future, timeout, "step")
