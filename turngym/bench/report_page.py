@@ -9,16 +9,21 @@ The viewer is vanilla JavaScript with no external resource. It reads the episode
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
+
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_TABLE = str.maketrans(_ESCAPES)
 
 
 def embed_json(value: Any) -> str:
-    """JSON text safe to place inside a ``<script>`` element (see the module docstring)."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
-    return text.translate(str.maketrans(_ESCAPES))
+    """JSON text safe to place inside a ``<script>`` element (see the module docstring).
+
+    Serialised by ``orjson`` (non-finite numbers become ``null``; other objects their ``str``).
+    """
+    text = orjson.dumps(value, default=str).decode("utf-8")
+    return text.translate(_TABLE)
 
 
 STYLE = """
