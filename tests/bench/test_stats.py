@@ -257,3 +257,15 @@ def test_performance_profile_matches_a_direct_count_at_ties_and_outside_the_rang
     pooled = np.concatenate([np.asarray(v) for v in scores.values()])
     direct = [float((pooled > tau).mean()) for tau in taus]
     assert stats.performance_profile(scores, taus, resamples=20).fraction == pytest.approx(direct, abs=1e-12)
+
+
+def test_tasks_with_different_run_counts():
+    # Constant within each task: zero-width intervals at the pooled value, whatever the run counts.
+    interval = stats.bootstrap_interval({"a": [0.0, 0.0], "b": [1.0, 1.0, 1.0]}, resamples=200)
+    assert interval.to_list() == [pytest.approx(0.6)] * 3  # 3 of 5 runs score 1
+    # Task means 1, 0.5, 0 (tasks of 3, 2 and 3 runs; the draws hold a and c before b).
+    ragged = {"a": [1.0, 1.0, 1.0], "b": [0.5, 0.5], "c": [0.0, 0.0, 0.0]}
+    profile = stats.performance_profile(ragged, [0.4, 0.75], kind="tasks", resamples=100)
+    assert profile.fraction == pytest.approx([2 / 3, 1 / 3])
+    paired = stats.paired_difference({"a": [0.0], "b": [1.0, 1.0]}, {"a": [1.0, 1.0, 1.0], "b": [1.0]})
+    assert paired.difference.to_list() == [0.5, 0.5, 0.5]

@@ -282,10 +282,10 @@ def stratified_resamples(
 def _task_mean_draws(columns: Sequence[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
     """``(resamples, tasks)``: each task's mean over a stratified redraw of its runs, in task order."""
     out = np.empty((resamples, len(columns)))
-    total = sum(c.size for c in columns)
+    strata = _strata(columns)
     done = 0
-    for rows in _chunk_rows(resamples, total, None):
-        for positions, matrix in _strata(columns):
+    for rows in _chunk_rows(resamples, sum(c.size for c in columns), None):
+        for positions, matrix in strata:
             out[done:done + rows, positions] = _redraw(matrix, rows, rng).mean(axis=2)
         done += rows
     return out
