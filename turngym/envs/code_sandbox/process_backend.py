@@ -48,6 +48,7 @@ def private_uid() -> int:
 
 
 _spawner: ThreadPoolExecutor | None = None
+_spawner_pid = 0
 _spawner_lock = threading.Lock()
 
 
@@ -58,10 +59,11 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     ends, so supervisors are never started from short-lived threads (such as
     those of :meth:`Sandbox.run_many`), where they would be killed with them.
     """
-    global _spawner
+    global _spawner, _spawner_pid
     with _spawner_lock:
-        if _spawner is None:
+        if _spawner is None or _spawner_pid != os.getpid():  # a forked child has no spawner thread
             _spawner = ThreadPoolExecutor(1, thread_name_prefix="turngym-sandbox-spawner")
+            _spawner_pid = os.getpid()
         spawner = _spawner
     return spawner.submit(
         subprocess.Popen, args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
