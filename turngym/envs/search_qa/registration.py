@@ -17,3 +17,7 @@ register("SearchQA-Huge-v0", _ENTRY, "1-4 hop search-QA over 100,000 passages (i
 register("SearchQA-Starter-v0", _ENTRY,
          "easy level for small models: the question's search results shown, plain-text answers accepted",
          level="easy", first_search=True, bare_answers=True, max_turns=2)
+register("SearchQA-Tagged-v0", _ENTRY,
+         "easy level that needs a search: nothing shown up front, <search>/<answer> tags required, "
+         "2 short passages per search (the multi-turn CPU demo)",
+         level="easy", top_k=2, passage_chars=160, max_turns=4)
