@@ -101,7 +101,7 @@ def test_a_second_process_starts_from_the_cache_quickly(tmp_path):
             "print(env.catalogue.retriever.source, time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout.split()
-    assert out[0] == "cache" and float(out[1]) < 5.0
+    assert out[0] == "cache" and float(out[1]) < 10.0   # loose: a shared machine; the benchmark measures
 
 
 def test_build_is_atomic_when_interrupted(tmp_path, monkeypatch):

@@ -361,3 +361,14 @@ def test_turngym_play_runs_an_episode():
     assert code == 0, err.getvalue()
     assert "WebShop [SEP] Instruction:" in text and "Invalid action" not in text
     assert re.search(r"outcome 1\b", text)
+
+
+def test_item_page_clickables_in_webshops_order():
+    env = make(split="test")
+    inner = env.unwrapped
+    env.reset(options={"task_id": 3})
+    env.step(f"search[{inner.goal.name}]")
+    *_, info = env.step(f"click[{inner.goal.asin}]")
+    values = [v for vs in inner.catalogue.product(inner.goal.asin).options.values() for v in vs]
+    assert info["available_actions"]["clickables"] == [
+        "back to search", "< prev", "description", "features", "reviews", "buy now", *dict.fromkeys(values)]

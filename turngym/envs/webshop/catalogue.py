@@ -6,7 +6,7 @@ WebShop's files) into one SQLite file (standard library) and cached on disk unde
 it was built from; the file is written beside its final name and renamed into place, so a
 killed build never leaves half a catalogue in use. Searches go to
 :class:`~turngym.envs.search_qa.retrieval.BM25Retriever` over one passage per product
-(title; category, query, category path and attributes), whose index is cached the same way.
+(title; category, query and attributes), whose index is cached the same way.
 Products are read from SQLite when a page needs them (with a small in-memory cache), so a
 100,000-product catalogue costs tens of megabytes, not gigabytes.
 
@@ -43,7 +43,7 @@ from turngym.envs.webshop.products import (
     shuffle_goals,
 )
 
-FORMAT_VERSION = "webshop-sqlite-v2"
+FORMAT_VERSION = "webshop-sqlite-v3"
 """Bumped whenever the SQLite layout changes, so stale files are rebuilt."""
 
 SEARCH_RETURN_N = 50

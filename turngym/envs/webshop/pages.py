@@ -180,18 +180,18 @@ def render_text_rich(elements: Sequence[Element]) -> str:
 
 
 def clickables(elements: Sequence[Element]) -> dict[str, Any]:
-    """WebShop's ``get_available_actions``: ``{"has_search_bar": bool, "clickables": [...]}``."""
-    names: list[str] = []
+    """WebShop's ``get_available_actions``: ``{"has_search_bar": bool, "clickables": [...]}``.
+
+    In WebShop's order: buttons and product links (lower-cased), then option values.
+    """
+    names: dict[str, None] = {}
     for e in elements:
         if e.kind in ("button", "link"):
-            name = e.text.lower()
-        elif e.kind == "option":
-            name = e.text
-        else:
-            continue
-        if name not in names:
-            names.append(name)
-    return {"has_search_bar": any(e.kind == "input" for e in elements), "clickables": names}
+            names[e.text.lower()] = None
+    for e in elements:
+        if e.kind == "option":
+            names[e.text] = None
+    return {"has_search_bar": any(e.kind == "input" for e in elements), "clickables": list(names)}
 
 
 _STYLE = """

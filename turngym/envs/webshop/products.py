@@ -86,8 +86,8 @@ class Product:
         return cls(**data)
 
     def search_text(self) -> str:
-        """What the search engine indexes besides the title: category, query, path and attributes."""
-        return " ".join((self.category, self.query, self.product_category, " ".join(self.attributes)))
+        """What the search engine indexes besides the title: category, query and attributes."""
+        return " ".join((self.category, self.query, " ".join(self.attributes)))
 
 
 @dataclass(frozen=True)
