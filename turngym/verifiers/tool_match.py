@@ -130,7 +130,10 @@ def hungarian_assignment(similarity: np.ndarray) -> tuple[np.ndarray, float]:
     assigned = np.full(sim.shape[0], -1, dtype=np.int64)
     if sim.size == 0:
         return assigned, 0.0
-    rows, cols = linear_sum_assignment(sim, maximize=True)
+    if sim.shape[0] == sim.shape[1] and np.all(np.diagonal(sim) == 1.0) and sim.max() <= 1.0:
+        rows = cols = np.arange(sim.shape[0])  # every row at its maximum: the diagonal is optimal
+    else:
+        rows, cols = linear_sum_assignment(sim, maximize=True)
     keep = sim[rows, cols] > 0
     assigned[rows[keep]] = cols[keep]
     return assigned, float(sim[rows[keep], cols[keep]].sum())

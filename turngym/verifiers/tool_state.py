@@ -16,13 +16,15 @@ A stage with gold calls fails at once when the agent made no call in it. A stage
 gold call is not checked (BFCL's leaderboard verdict); :func:`irrelevance_check` says
 whether the agent correctly made no call there, for those who want it stricter.
 
-:func:`state_fingerprint` gives a canonical key of back-ends' whole state (private
-attributes too, so a current directory counts), used as the anchor of GiGPO groups.
+:func:`state_fingerprint` gives a key of back-ends' whole state (private attributes too,
+so a current directory counts), used as the anchor of GiGPO groups.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import pickle
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -92,52 +94,41 @@ def irrelevance_check(n_agent_calls: int, n_gold_calls: int) -> CheckResult:
     return CheckResult(passed, {} if passed else {"calls_made": n_agent_calls})
 
 
+class _FingerprintPickler(pickle.Pickler):
+    """Pickles back-end objects as (class name, attributes without the volatile ones)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, random.Random):
+            return (random.Random, (), None, None, None, None)  # its state comes via getstate below
+        if hasattr(obj, "__dict__") and not isinstance(obj, type):
+            attributes = {k: v for k, v in vars(obj).items() if k not in VOLATILE_ATTRIBUTES}
+            return (_Node, (type(obj).__qualname__,), attributes)
+        return NotImplemented
+
+
+class _Node:
+    """Stand-in type named in fingerprints (never unpickled)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def state_fingerprint(instances: Mapping[str, Any]) -> str:
-    """A canonical 16-hex-digit key of the back-ends' state: equal keys, equal states.
+    """A 16-hex-digit key of the back-ends' whole state (private attributes too, so that a
+    current directory counts): equal keys, equal states.
 
-    Dict keys are sorted, shared objects and cycles (a directory's parent) are encoded as
-    back-references, random generators by their state, and :data:`VOLATILE_ATTRIBUTES`
-    are skipped, so two runs that reach the same state by different calls get one key.
+    The objects are pickled (cycles such as a directory's parent and shared objects are
+    back-references; random generators count by their state) with the attributes in
+    :data:`VOLATILE_ATTRIBUTES` left out, then hashed. Runs that reach the same state by the
+    same calls get the same key; reaching it by other calls may give another key (dict
+    order), which only splits a group, never merges different states.
     """
-    digest = hashlib.blake2b(digest_size=8)
-    seen: dict[int, int] = {}
-    alive: list[Any] = []  # keeps walked objects (and temporaries) alive so their ids stay unique
-
-    def emit(text: str) -> None:
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x1f")
-
-    def walk(value: Any) -> None:
-        if value is None or isinstance(value, (bool, int, float, str)):
-            emit(f"{type(value).__name__}:{value!r}")
-            return
-        ident = id(value)
-        if ident in seen:
-            emit(f"ref:{seen[ident]}")
-            return
-        seen[ident] = len(seen)
-        alive.append(value)
-        if isinstance(value, Mapping):
-            emit(f"map:{len(value)}")
-            for key in sorted(value, key=repr):
-                walk(key)
-                walk(value[key])
-        elif isinstance(value, (list, tuple)):
-            emit(f"{type(value).__name__}:{len(value)}")
-            for item in value:
-                walk(item)
-        elif isinstance(value, (set, frozenset)):
-            emit(f"set:{len(value)}")
-            for item in sorted(value, key=repr):
-                walk(item)
-        elif isinstance(value, random.Random):
-            emit("rng:" + hashlib.blake2b(repr(value.getstate()).encode(), digest_size=8).hexdigest())
-        elif hasattr(value, "__dict__"):
-            emit(f"obj:{type(value).__qualname__}")
-            attributes = {k: v for k, v in vars(value).items() if k not in VOLATILE_ATTRIBUTES}
-            walk(attributes)
-        else:
-            emit(f"{type(value).__qualname__}:{value!r}")
-
-    walk({name: instances[name] for name in sorted(instances)})
-    return digest.hexdigest()
+    buffer = io.BytesIO()
+    pickler = _FingerprintPickler(buffer, protocol=5)
+    for name in sorted(instances):
+        pickler.dump(name)
+        pickler.dump(instances[name])
+        for value in vars(instances[name]).values():
+            if isinstance(value, random.Random):
+                pickler.dump(value.getstate())
+    return hashlib.blake2b(buffer.getvalue(), digest_size=8).hexdigest()

@@ -58,6 +58,7 @@ class Backends:
         configs: initial configuration per class name (missing: ``{}``); deep-copied.
         long_context: passed to ``_load_scenario`` (BFCL's long-context category).
         stateless: classes that take no scenario (BFCL's ``MathAPI``).
+        private_configs: ``configs`` are already this episode's own copies (not copied again).
 
     When two classes share a method name, the later class in ``classes`` owns it (as in
     BFCL, whose routing table is filled in the task's class order).
@@ -70,6 +71,7 @@ class Backends:
         *,
         long_context: bool = False,
         stateless: Sequence[str] = (),
+        private_configs: bool = False,
     ) -> None:
         self.instances: dict[str, Any] = {}
         self.routes: dict[str, str] = {}
@@ -77,7 +79,9 @@ class Backends:
         for name, cls in classes.items():
             instance = cls()
             if name not in stateless:
-                instance._load_scenario(copy.deepcopy(dict(configs.get(name, {}))), long_context=long_context)
+                config = configs.get(name, {})
+                config = config if private_configs else copy.deepcopy(dict(config))
+                instance._load_scenario(config, long_context=long_context)
             self.instances[name] = instance
             for method in public_methods(cls):
                 self.routes[method] = name

@@ -173,10 +173,13 @@ class ToolUseEnv(TurnEnv):
         self.strict_irrelevance = bool(strict_irrelevance)
         self.max_steps_per_stage = max_steps_per_stage
         self.max_calls_per_action = max_calls_per_action
+        # Untyped twins of the specs, made once (BFCL runs calls whatever their values' types).
+        self._untyped = {id(t): untyped(t) for specs in self.catalog.tools.values() for t in specs}
         # Every tool any task may show, so that the action space can sample them all.
         self.tools = self.catalog.tools_for(list(self.catalog.classes))
         super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
         self._task: ToolTask | None = None
+        self._config_json = ("", "{}")
         self._reset_episode_state()
 
     # ----- tasks ----------------------------------------------------------------------
@@ -235,8 +238,12 @@ class ToolUseEnv(TurnEnv):
         self._pending_errors: list[tuple[str | None, str]] = []
 
     def _backends(self, task: ToolTask) -> Backends:
-        return Backends({n: self.catalog.classes[n] for n in task.classes}, task.initial_config,
-                        long_context=task.long_context, stateless=self.catalog.stateless)
+        # A JSON round trip copies the (JSON) initial state several times faster than deepcopy.
+        if self._config_json[0] != task.task_id:
+            self._config_json = (task.task_id, json.dumps(task.initial_config))
+        return Backends({n: self.catalog.classes[n] for n in task.classes}, json.loads(self._config_json[1]),
+                        long_context=task.long_context, stateless=self.catalog.stateless,
+                        private_configs=True)
 
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
         if "task_id" in options:
@@ -262,7 +269,7 @@ class ToolUseEnv(TurnEnv):
         specs = {t.name: t for t in self.catalog.tools_for(self.task.classes)}
         self.tools = [specs[name] for name in self._visible]
         callable_specs = list(specs.values()) if self.allow_hidden_calls else self.tools
-        self._parse_specs = [t if self.check_types else untyped(t) for t in callable_specs]
+        self._parse_specs = [t if self.check_types else self._untyped[id(t)] for t in callable_specs]
 
     @staticmethod
     def _describe(tools: Sequence[ToolSpec]) -> str:
