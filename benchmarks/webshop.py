@@ -38,6 +38,14 @@ import numpy as np
 
 _START = """
 import json, resource, sys, time
+
+def _peak_mb():
+    # VmHWM is this process's own peak (ru_maxrss would carry the parent's over fork and exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 t0 = time.perf_counter()
 from turngym.envs.webshop.env import WebShopEnv
 t1, c1 = time.perf_counter(), time.process_time()
@@ -46,7 +54,7 @@ env.reset(seed=0)
 t2, c2 = time.perf_counter(), time.process_time()
 print(json.dumps({{"start": t2 - t1, "start_cpu": c2 - c1, "with_imports": t2 - t0,
                   "source": env.catalogue.retriever.source,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "rss": _peak_mb()}}))
 """
 
 
