@@ -31,6 +31,8 @@ from typing import Any
 PRICE_RANGE: tuple[float, ...] = tuple(10.0 * i for i in range(1, 100))
 """WebShop's price ceilings: the multiples of ten from 10 to 990."""
 
+_NOT_PRICE = re.compile(r"[^\d.]")
+
 NO_CEILING = 1_000_000.0
 """WebShop's ``price_upper`` when the price is too high for a ceiling from :data:`PRICE_RANGE`."""
 
@@ -150,7 +152,7 @@ def parse_pricing(pricing: Any, where: str = "product") -> tuple[list[float], st
         raise CatalogueError(f"{where}: pricing must be text such as '$12.99', got {type(pricing).__name__}")
     values = []
     for part in pricing.split("$")[1:]:
-        digits = re.sub(r"[^\d.]", "", part)
+        digits = _NOT_PRICE.sub("", part)
         try:
             values.append(float(Decimal(digits)))
         except InvalidOperation:
@@ -193,13 +195,13 @@ def process_product(raw: Mapping[str, Any], attributes: Sequence[str] | None, pr
     options: dict[str, list[str]] = {}
     custom = raw["customization_options"]
     if custom:
-        if not isinstance(custom, Mapping):
+        if not isinstance(custom, dict):
             raise CatalogueError(f"{where}: customization_options must be an object of option name -> "
                                  f"list of {{'value': ...}}, got {type(custom).__name__}")
         for option_name, contents in custom.items():
             if contents is None:
                 continue
-            if not isinstance(contents, list) or not all(isinstance(c, Mapping) and "value" in c
+            if not isinstance(contents, list) or not all(isinstance(c, dict) and "value" in c
                                                          for c in contents):
                 raise CatalogueError(f"{where}: option {option_name!r} must be a list of "
                                      f"{{'value': ...}} objects")
