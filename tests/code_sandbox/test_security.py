@@ -89,7 +89,9 @@ def test_sleep_past_timeout(sandbox):
 
 
 def test_memory_bomb(sandbox):
-    result = sandbox.run("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))\n")
+    # A generous wall clock: on a loaded machine zeroing 256 MB can take longer than the fixture's 2 s.
+    result = sandbox.run("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))\n",
+                         timeout_s=10)
     assert result.status == "memory", (result.status, result.stderr[-300:])
 
 

@@ -488,6 +488,7 @@ def setup_supervisor(isolate: bool, plan: dict | None) -> tuple[dict[str, str], 
             report["network"] = f"NOT isolated ({exc.strerror}; run as root or use the docker backend)"
         return report, False
     _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWUTS)
+    _libc.sethostname(b"sandbox", ctypes.c_size_t(7))  # not the host's name
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     build_root(plan)
     _enter_root(plan)
