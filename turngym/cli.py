@@ -275,7 +275,7 @@ def _task_id_help(env: gym.Env) -> str:
             f"task id{sample}.")
 
 
-def cmd_play(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+def cmd_play(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     """Let a person play ``args.env_id``: observations out, actions in."""
     console = _console(out)
     env_id = resolve_env_id(args.env_id)
@@ -285,13 +285,12 @@ def cmd_play(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) 
     except (TypeError, ValueError) as exc:
         raise UsageError(f"cannot make {env_id} with {kwargs}: {exc}") from exc
     try:
-        return _play(env, env_id, args, stdin, console, err)
+        return _play(env, env_id, args, stdin, console)
     finally:
         env.close()
 
 
-def _play(env: gym.Env, env_id: str, args: argparse.Namespace, stdin: TextIO, console: Console,
-          err: TextIO) -> int:
+def _play(env: gym.Env, env_id: str, args: argparse.Namespace, stdin: TextIO, console: Console) -> int:
     options = {"task_id": args.task_id} if args.task_id else None
     seed = args.seed
     help_text = _play_help(env)
@@ -419,7 +418,7 @@ def _interval(low: float, high: float) -> str:
     return f"[{low:.2f}, {high:.2f}]"
 
 
-def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     """Score the scripted baselines on the given (default: every registered) environment."""
     from pathlib import Path
 
@@ -534,11 +533,11 @@ def main(
         if args.command == "list":
             return cmd_list(args, stdout)
         if args.command == "play":
-            return cmd_play(args, stdin, stdout, stderr)
+            return cmd_play(args, stdin, stdout)
         if args.command == "train":
             return cmd_train(args, stdout, stderr)
         if args.command == "bench":
-            return cmd_bench(args, stdout, stderr)
+            return cmd_bench(args, stdout)
         raise AssertionError(f"unhandled command {args.command}")
     except UsageError as exc:
         _error(stderr, f"turngym {args.command}: error: {exc}")
