@@ -152,3 +152,32 @@ def test_missing_files_are_named(files, tmp_path):
         load_files(**files)
     with pytest.raises(CatalogueError, match="attributes file '.*nowhere.json' does not exist"):
         WebShopEnv(None, cache_dir=tmp_path, **files)
+
+
+def test_generated_catalogue_written_as_webshop_files_loads_back_the_same(tmp_path):
+    """The generator really writes WebShop's schema: its raw output, saved as WebShop's three files,
+    loads back into the same products and goals (prices of ranged products aside: drawn apart)."""
+    from turngym.envs.webshop.catalogue import generated_source
+    from turngym.envs.webshop.generator import generate_raw
+
+    raws = list(generate_raw(5, 300, 60))
+    paths = {"items_path": tmp_path / "items_shuffle.json", "attributes_path": tmp_path / "items_ins_v2.json",
+             "human_instructions_path": tmp_path / "items_human_ins.json"}
+    paths["items_path"].write_text(json.dumps([r.item for r in raws]), encoding="utf-8")
+    attributes = {r.item["asin"]: {"attributes": r.attributes} for r in raws}
+    paths["attributes_path"].write_text(json.dumps(attributes), encoding="utf-8")
+    paths["human_instructions_path"].write_text(
+        json.dumps({r.item["asin"]: r.instructions for r in raws if r.instructions}), encoding="utf-8")
+    loaded, loaded_goals_of = load_files(**paths)
+    generated, generated_goals_of = generated_source(5, 300, 60)
+    loaded, generated = list(loaded), list(generated)
+
+    def same(product):
+        data = product.to_dict()
+        data.pop("price")
+        return data
+
+    assert [same(p) for p in loaded] == [same(p) for p in generated]
+    texts = [[g.instruction_text.split(", and price")[0] for g in goals_of(products)]
+             for goals_of, products in ((loaded_goals_of, loaded), (generated_goals_of, generated))]
+    assert texts[0] == texts[1] and len(texts[0]) == 60
