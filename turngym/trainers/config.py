@@ -42,6 +42,9 @@ class EnvConfig:
     """Keyword arguments for ``gymnasium.make``."""
     task_seed: int = 0
     """Tasks are drawn by reset seeds ``task_seed, task_seed+1, ...`` (the data cursor)."""
+    workers: str = "local"
+    """Where environments run: ``local`` (threads in this process) or ``ray:N`` (N Ray actors,
+    :mod:`turngym.integrations.ray_pool`; needs the ``ray`` extra)."""
 
 
 @dataclass
@@ -313,6 +316,9 @@ def validate(config: Config) -> Config:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.model.device):
         raise ConfigError(f"model.device: {config.model.device!r} is not allowed; accepted: auto, cpu, cuda, "
                           "cuda:N")
+    if not re.fullmatch(r"local|ray:[1-9][0-9]*", config.env.workers):
+        raise ConfigError(f"env.workers: {config.env.workers!r} is not allowed; accepted: local, ray:N "
+                          "(N >= 1 Ray actors)")
     if config.algorithm.empg is not None:
         unknown = sorted(set(config.algorithm.empg) - {"k", "zeta"})
         if unknown:
