@@ -7,11 +7,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym  # noqa: F401  (registers the ids)
-from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.envs.code_sandbox.env import CodeSandboxEnv, normalise_code
 from turngym.envs.code_sandbox.mutants import broken_solution
 from turngym.envs.code_sandbox.tasks import CodeTask
+from turngym.rollout import play_episode
 
 
 @pytest.fixture(scope="module")
