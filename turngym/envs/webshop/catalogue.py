@@ -246,6 +246,11 @@ def _open_or_build(path: Path, source: Any, params: dict[str, Any], root: Path) 
             logging.getLogger(__name__).warning("rebuilding unreadable catalogue %s (%s)", path, exc)
             with contextlib.suppress(OSError):
                 path.unlink()
+    if params.get("num_products") is None or params["num_products"] >= 20_000:
+        # a person waiting on `turngym play` for the first build should know why
+        logging.getLogger(__name__).warning(
+            "building the WebShop catalogue once into %s (about half a minute of CPU for 100,000 "
+            "products); later starts load it in seconds", path)
     build_file(path, *source(), params)
     return Catalogue(f"file:{path}?mode=ro", uri=True, index_cache=root)
 
