@@ -98,6 +98,12 @@ class Trainer:
         console: Any | None = None,
     ) -> None:
         self.config = config
+        if env_factory is None and config.env.workers != "local":  # environments in Ray actors
+            from turngym.core.registry import full_id
+            from turngym.integrations import env_source
+
+            make_env(config).close()  # checks env.id and env.kwargs here, with the config's own errors
+            env_factory = env_source(full_id(config.env.id), config.env.kwargs, config.env.workers)
         self.env_factory = env_factory or (lambda: make_env(config))
         self.loss_norm = preflight(config, self.env_factory)  # the divisor of seq_mean_token_sum_norm
         self.run_dir = Path(config.output_dir)
