@@ -51,6 +51,8 @@ class EvalPlan:
         max_turns: runner-side turn limit (default: each environment's own).
         sampling: temperature, top_p, max_tokens and seed of model agents.
         concurrency: episodes in flight for text agents (not part of the run's identity).
+        env_workers: where environments run: ``local`` or ``ray:N`` (N Ray actors; text agents
+            then play at least N episodes at once). Not part of the run's identity.
     """
 
     env_ids: list[str]
@@ -61,6 +63,7 @@ class EvalPlan:
     max_turns: int | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
     concurrency: int = 1
+    env_workers: str = "local"
 
     def __post_init__(self) -> None:
         if not self.env_ids:
@@ -73,11 +76,16 @@ class EvalPlan:
             raise EvalError(f"concurrency must be a positive whole number, got {self.concurrency!r}")
         for index, task in enumerate(self.tasks):
             parse_task(task, index)
+        workers = self.env_workers
+        if not isinstance(workers, str) or not re.fullmatch(r"local|ray:[1-9][0-9]*", workers):
+            raise EvalError(f"env_workers {self.env_workers!r} not understood; accepted: 'local' or 'ray:N' "
+                            "(N >= 1 Ray actors, e.g. 'ray:4')")
 
     def identity(self) -> dict[str, Any]:
         """Everything that decides which episodes the run holds (concurrency does not)."""
         data = asdict(self)
         data.pop("concurrency")
+        data.pop("env_workers")
         return json.loads(json.dumps(data))
 
     def run_id(self, env_id: str) -> str:
@@ -131,6 +139,21 @@ def _play_env(plan: EvalPlan, actor: Any, env_id: str, done: set[str], append: A
     run_id = plan.run_id(env_id)
     if all(f"{run_id}-g{g}-e{j}" in done for g in range(len(plan.tasks)) for j in range(plan.samples)):
         return
+    if plan.env_workers != "local":  # the same runner, fed by environments in Ray actors
+        from turngym.integrations import env_source, parse_env_workers
+
+        pool = env_source(env_id, plan.env_kwargs, plan.env_workers)
+        try:
+            _play_source(plan, actor, pool, {}, run_id, done, append, progress,
+                         max(plan.concurrency, parse_env_workers(plan.env_workers)))
+        finally:
+            pool.close()
+        return
+    _play_source(plan, actor, env_id, plan.env_kwargs, run_id, done, append, progress, plan.concurrency)
+
+
+def _play_source(plan: EvalPlan, actor: Any, env: Any, env_kwargs: Mapping[str, Any], run_id: str,
+                 done: set[str], append: Any, progress: bool, concurrency: int) -> None:
     if is_token_policy(actor):
         from turngym.agents.policy import SamplingParams
 
@@ -139,13 +162,14 @@ def _play_env(plan: EvalPlan, actor: Any, env_id: str, done: set[str], append: A
             temperature=float(settings.get("temperature", 0.0)), top_p=float(settings.get("top_p") or 1.0),
             max_new_tokens=int(settings.get("max_tokens", 256)), seed=settings.get("seed"),
         )
-        kwargs = dict(plan.env_kwargs)
-        collect(lambda: _make(env_id, kwargs), actor, plan.tasks, group_size=plan.samples, sampling=sampling,
+        kwargs = dict(env_kwargs)
+        source = (lambda: _make(env, kwargs)) if isinstance(env, str) else env
+        collect(source, actor, plan.tasks, group_size=plan.samples, sampling=sampling,
                 max_turns=plan.max_turns, run_id=run_id, skip=done, on_episode=append, progress=progress)
     else:
-        play_episodes(env_id, actor, plan.tasks, group_size=plan.samples, concurrency=plan.concurrency,
+        play_episodes(env, actor, plan.tasks, group_size=plan.samples, concurrency=concurrency,
                       max_turns=plan.max_turns, run_id=run_id, skip=done, on_episode=append,
-                      progress=progress, env_kwargs=plan.env_kwargs)
+                      progress=progress, env_kwargs=env_kwargs)
 
 
 def _make(env_id: str, kwargs: Mapping[str, Any]) -> Any:
