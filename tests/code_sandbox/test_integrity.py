@@ -22,7 +22,7 @@ from turngym.envs.code_sandbox import pool as pool_module
 from turngym.envs.code_sandbox import process_backend as process_backend_module
 from turngym.envs.code_sandbox.process_backend import SandboxError, running_as_root
 from turngym.envs.code_sandbox.runner import seccomp_program
-from turngym.envs.code_sandbox.sandbox import GUARANTEES, weaknesses
+from turngym.envs.code_sandbox.sandbox import GUARANTEES, preflight, weaknesses
 
 pytestmark = pytest.mark.skipif(not running_as_root(), reason="the integrity guarantees need root")
 REPO = Path(__file__).resolve().parents[2]
@@ -166,9 +166,11 @@ def test_namespaces_mounts_and_kernel_interfaces_are_refused(sandbox):
         "pid = os.fork()\n"  # plain fork (clone without namespace flags) still works
         "if pid == 0:\n    os._exit(7)\n"
         "out['fork'] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
+        "out['mode'] = open('/proc/self/status').read().split('Seccomp:')[1].split()[0]\n"
     )
     out = _run_json(sandbox, program)
     assert out.pop("fork") == 7
+    assert out.pop("mode") == "2"  # SECCOMP_MODE_FILTER
     assert out.pop("clone3") == [-1, 38]  # ENOSYS, so libc falls back to clone
     assert out == {name: [-1, 1] for name in out}  # every other one: EPERM
 
@@ -251,6 +253,15 @@ def test_env_takes_its_allow_list_and_refuses_to_start_without_the_guarantees(mo
     with pytest.raises(SandboxError, match="CodeSandbox refuses to start.*need root"):
         CodeSandboxEnv(_SAMPLE)
     CodeSandboxEnv(_SAMPLE, sandbox_options={"allow_weak_isolation": True}).close()  # explicit: builds
+
+
+def test_seccomp_status_says_plainly_when_there_is_no_filter(monkeypatch):
+    from turngym.envs.code_sandbox import runner
+
+    assert not runner.seccomp_status().startswith("NOT")
+    monkeypatch.setattr(runner, "seccomp_program", lambda machine=None: None)
+    assert runner.seccomp_status().startswith("NOT filtered (no system-call table")
+    assert preflight("pool")["syscalls"].startswith("NOT filtered")
 
 
 def test_seccomp_program_is_well_formed():
