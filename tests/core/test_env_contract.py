@@ -1,6 +1,8 @@
 """The subclass contract of TurnEnv and the registry (issue #11, Confusing and Structure items)."""
 
+import hashlib
 import importlib
+import json
 import warnings
 
 import gymnasium as gym
@@ -74,6 +76,8 @@ def test_a_new_environment_needs_only_reset_task_and_apply():
     other.reset(options={"task_id": "pear"})
     *_, info_b = other.step("<say>apple</say>")
     assert info_a["anchor"] == info_b["anchor"] != start
+    conversation = json.dumps(env.history, sort_keys=True, ensure_ascii=False)  # the reply included
+    assert info_a["anchor"] == f"pear|{hashlib.sha256(conversation.encode()).hexdigest()[:16]}"
     third = MinimalEnv()
     third.reset(options={"task_id": "pear"})
     *_, info_d = third.step("<say>plum</say>")
@@ -110,8 +114,6 @@ def test_register_warns_when_replacing_an_id_but_not_on_identical_re_registratio
 
 def test_action_space_samples_tool_calls_that_follow_each_schema():
     """Issue #11 Confusing: action_space.sample() built calls ignoring the tool's JSON schema."""
-    import json
-
     tools = (
         ToolSpec("say", "Say.", {"type": "object", "properties": {"word": {"type": "string"}},
                                  "required": ["word"]}, tag="say"),

@@ -270,6 +270,7 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
                 truncated, reason = True, "invalid_actions"
             elif self._turn >= self.max_turns:
                 truncated, reason = True, "max_turns"
+        self._history.extend(copy.deepcopy(transition.messages))  # before the anchor reads it
         info = self._info(signals)
         info.update(transition.info)
         if terminated:
@@ -280,7 +281,6 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
             w * signals.get(name, 0.0) for name, w in self.reward_weights.items()
         )
         self._done = terminated or truncated
-        self._history.extend(copy.deepcopy(transition.messages))
         return transition.messages, float(reward), terminated, truncated, info
 
     def reply_to(self, call: ParsedCall, content: str) -> Message:
