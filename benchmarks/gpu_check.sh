@@ -12,7 +12,8 @@
 # the Python part has a soft budget (GPU_CHECK_BUDGET_S, default 400 s) and a hard timeout.
 #
 # Environment: GPU_CHECK_DEVICE (default cuda; cpu to try the path on a CPU), GPU_CHECK_ARGS (more
-# arguments for gpu_check.py, e.g. "--small"), PYTHON (default python3).
+# arguments for gpu_check.py, e.g. "--small"), GPU_CHECK_TIMEOUT_S (hard limit of the Python part,
+# default 450), PYTHON (default python3).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,7 +33,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 start=$(date +%s)
-"$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$WHEELS"/*.whl
+if ! "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" \
+        "$WHEELS"/*.whl; then
+    # No usable pip (or it refuses): the wheels are pure Python, so unpacking them is installing them.
+    echo "gpu_check: pip install failed; unpacking the wheels into $SITE instead" >&2
+    "$PYTHON" -c 'import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]' \
+        "$SITE" "$WHEELS"/*.whl
+fi
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 echo "gpu_check: wheels installed in $(( $(date +%s) - start )) s" >&2
 
@@ -41,6 +48,6 @@ if [ -n "${OUT:-}" ]; then
     out_args=(--out "$OUT/gpu_check.json")
 fi
 # shellcheck disable=SC2086  # GPU_CHECK_ARGS is split into words on purpose
-exec timeout --kill-after=10 450 "$PYTHON" benchmarks/gpu_check.py \
+exec timeout --kill-after=10 "${GPU_CHECK_TIMEOUT_S:-450}" "$PYTHON" benchmarks/gpu_check.py \
     --device "${GPU_CHECK_DEVICE:-cuda}" --assets "$ASSETS/smollm2-135m" \
-    --budget-s "${GPU_CHECK_BUDGET_S:-400}" "${out_args[@]}" ${GPU_CHECK_ARGS:-}
+    --budget-s "${GPU_CHECK_BUDGET_S:-400}" ${out_args[@]+"${out_args[@]}"} ${GPU_CHECK_ARGS:-}
