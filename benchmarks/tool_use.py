@@ -12,8 +12,12 @@ user turn by user turn) with fresh back-end state every episode:
   model name per episode (its instances are cached in module globals by model name and
   task id; they are deleted after each episode, outside the timed region).
 
+* bfcl-eval's ``multi_turn_checker`` on the same answers: execution of the answer and of
+  the ground truth plus the per-turn checks, i.e. the work turngym's episodes do.
+
 Prints one JSON object: per side the seconds, episodes, calls, calls per second (and
-env steps per second for turngym), and ``speedup`` = turngym calls/s over bfcl calls/s.
+env steps per second for turngym), ``speedup`` = turngym calls/s over the executor's, and
+``speedup_vs_checker`` = turngym calls/s over the checker's.
 Run: ``python benchmarks/tool_use.py [--limit N] [--categories base,miss_func]``.
 """
 
@@ -77,6 +81,33 @@ def run_bfcl(tasks: list, entries: dict) -> dict:
             "calls": calls, "calls_per_s": round(calls / seconds, 1)}
 
 
+def run_bfcl_checker(tasks: list, entries: dict) -> dict:
+    """bfcl-eval's ``multi_turn_checker`` on the gold answers: it executes the same calls as
+    the model's answer *and* as the ground truth and checks every turn, the work turngym's
+    environment does."""
+    from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_utils
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
+
+    calls = 0
+    seconds = 0.0
+    invalid = []
+    for task in tasks:
+        entry = entries[task.task_id]
+        answer = [[[render(c) for c in stage.gold]] if stage.gold else [] for stage in task.stages]
+        gold = [[render(c) for c in stage.gold] for stage in task.stages]
+        model = f"bench_{uuid.uuid4().hex}"
+        start = time.perf_counter()
+        verdict = multi_turn_checker(answer, gold, entry, task.category, model)
+        seconds += time.perf_counter() - start
+        calls += task.n_gold_calls
+        if not verdict["valid"]:
+            invalid.append(task.task_id)
+        for key in [k for k in vars(multi_turn_utils) if k.startswith(model)]:
+            delattr(multi_turn_utils, key)
+    return {"seconds": round(seconds, 3), "episodes": len(tasks), "calls": calls,
+            "calls_per_s": round(calls / seconds, 1), "invalid": invalid}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--categories", default="all", help="comma-separated BFCL categories, or all")
@@ -93,14 +124,18 @@ def main() -> None:
                 entries[entry["id"]] = entry
     run_turngym(tasks[:5])  # warm-up: imports and caches on both sides
     run_bfcl(tasks[:5], entries)
+    run_bfcl_checker(tasks[:5], entries)
     turngym_side = run_turngym(tasks)
     bfcl_side = run_bfcl(tasks, entries)
+    checker_side = run_bfcl_checker(tasks, entries)
     print(json.dumps({
         "benchmark": "tool_use_bfcl_replay",
         "tasks": len(tasks),
         "turngym": turngym_side,
         "bfcl_eval": bfcl_side,
+        "bfcl_eval_checker": checker_side,
         "speedup": round(turngym_side["calls_per_s"] / bfcl_side["calls_per_s"], 2),
+        "speedup_vs_checker": round(turngym_side["calls_per_s"] / checker_side["calls_per_s"], 2),
     }))
 
 

@@ -9,7 +9,9 @@ name among the public methods (never by evaluating text), called with the parsed
 keyword arguments, and its result turned into the string the model reads, exactly as
 BFCL's executor does (strings as they are, dicts as JSON, anything else through ``str``,
 an exception as ``"Error during execution: <message>"``), so that BFCL's response check
-compares the same strings.
+compares the same strings. Omitted arguments whose default is a mutable container get a
+fresh copy of it, so that no call leaks state into another episode through a shared
+default (see :func:`mutable_defaults`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ ERROR_PREFIX = "Error during execution: "
 def public_methods(cls: type) -> frozenset[str]:
     """The names of ``cls``'s public methods (inherited ones included): its tools."""
     return frozenset(n for n, _ in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_"))
+
+
+@cache
+def mutable_defaults(cls: type, method: str) -> tuple[tuple[str, Any], ...]:
+    """Parameters of ``cls.method`` whose default is a list, dict or set, with a copy of it.
+
+    Python shares such a default between calls: a method that mutates it (BFCL's
+    ``TwitterAPI.post_tweet(mentions=[])`` with ``mention`` extending the list) leaks state
+    across instances and episodes. :meth:`Backends.execute` passes a fresh copy instead.
+    The copy is taken on first use, before any call of the method ran through here.
+    """
+    out = []
+    for parameter in inspect.signature(getattr(cls, method)).parameters.values():
+        if isinstance(parameter.default, (list, dict, set)):
+            out.append((parameter.name, copy.deepcopy(parameter.default)))
+    return tuple(out)
 
 
 def format_result(result: Any) -> str:
@@ -97,14 +115,19 @@ class Backends:
         owner = self.routes.get(call.name)
         if owner is None:
             return f"{ERROR_PREFIX}name '{call.name}' is not defined", False
-        method = getattr(self.instances[owner], call.name)
+        instance = self.instances[owner]
+        method = getattr(instance, call.name)
+        arguments = call.arguments
+        for name, default in mutable_defaults(type(instance), call.name):
+            if name not in arguments:
+                arguments = {**arguments, name: copy.deepcopy(default)}
         # Some back-ends set decimal's precision (and mpmath's) process-wide; keep each
         # call's setting to that call so that no episode depends on another's history.
         mp = _mpmath_context()
         dps = mp.dps if mp is not None else None
         try:
             with decimal.localcontext():
-                result = method(**call.arguments)
+                result = method(**arguments)
         except Exception as exc:  # a back-end method that raises is the model's tool error
             return f"{ERROR_PREFIX}{exc}", False
         finally:

@@ -11,6 +11,26 @@ constants. Tool specs come from BFCL's function docs (what leaderboard models se
 BFCL's type names mapped to JSON schema (``dict`` -> ``object``, ``float`` -> ``number``)
 and properties put in the order of the method's signature, so positional arguments in
 Python-call syntax bind as the method binds them.
+
+Known problems in BFCL's data and back-ends (bfcl-eval 2026.3.23), and what turngym does:
+
+* ``multi_turn_{base,miss_func,miss_param,long_context}_173``: the gold call
+  ``close_ticket(ticket_id='ticket_001')`` passes a string where the doc says integer (the
+  back-end then reports the ticket not found); an agent passing an integer fails BFCL's
+  response check. turngym runs BFCL calls untyped, as BFCL's executor does, so its
+  verdicts equal BFCL's (and the oracle passes).
+* ``multi_turn_miss_func_49``: the gold answer of turn 1 calls ``tail``, which the task
+  holds out until turn 3. BFCL's executor runs any method of the involved classes; so
+  does turngym for BFCL tasks (``allow_hidden_calls``).
+* ``TwitterAPI.post_tweet(tags=[], mentions=[])`` has mutable default arguments and
+  ``mention`` extends a tweet's list in place, so a tweet posted without mentions and then
+  mentioned on changes the default of every later call in the process. turngym passes
+  omitted mutable defaults as fresh copies (:func:`.backends.mutable_defaults`); BFCL's
+  executor does not, and also caches instances in module globals (by model name and task
+  id), so its verdicts can depend on what ran before in the process. Once, in the slow
+  agreement test, BFCL judged a mutated answer of ``multi_turn_miss_param_90`` (a dropped
+  call in turn 4) failed at turn 3; every rerun (alone, under 12 hash seeds, and after
+  replaying the same 800 gold answers and 19 mutants) gave turn 4, as turngym does.
 """
 
 from __future__ import annotations

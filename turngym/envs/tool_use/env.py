@@ -420,7 +420,7 @@ class ToolUseEnv(TurnEnv):
         stage = self._task.stages[self._stage]
         if not stage.gold or self._stage_steps > 0:
             return "Done." if stage.gold else "I cannot do that with the functions I have; please clarify."
-        if "tool_calls" in self.action_formats and all(_json_exact(c.arguments) for c in stage.gold):
+        if "tool_calls" in self.action_formats and _json_exact([c.arguments for c in stage.gold]):
             return {"role": "assistant", "content": None, "tool_calls": [
                 {"id": f"call_{self._stage}_{i}", "type": "function",
                  "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
