@@ -23,7 +23,8 @@ RUN set -eu; \
     ln -sf "$version" "$rootfs/usr/local/bin/python3"; \
     tar -C "$prefix/lib" --exclude="$version/site-packages" --exclude="$version/dist-packages" \
         --exclude="$version/test" --exclude="$version/idlelib" --exclude="$version/ensurepip" \
-        --exclude="$version/tkinter" --exclude="$version/turtledemo" -cf - "$version" \
+        --exclude="$version/tkinter" --exclude="$version/turtledemo" --exclude="$version/config-*" \
+        --exclude="*.opt-1.pyc" --exclude="*.opt-2.pyc" -cf - "$version" \
       | tar -C "$rootfs/usr/local/lib" -xf -; \
     mkdir -p "$rootfs/usr/local/lib/$version/site-packages"; \
     ldd "$binary" "$prefix/lib/$version/lib-dynload/"*.so 2>/dev/null \
