@@ -138,3 +138,53 @@ def test_pool_arguments_are_checked():
         RayEnvPool(lambda: None, env_kwargs={"a": 1})
     with pytest.raises(ValueError, match="call_timeout_s must be > 0"):
         RayEnvPool("turngym/SearchQA-v0", call_timeout_s=0)
+
+
+def test_eval_and_train_switches_select_the_pool(ray_cluster, tmp_path):
+    from turngym.bench.run import EPISODES_FILE, EvalError, EvalPlan, run_eval
+    from turngym.core.trajectory import read_episodes
+    from turngym.trainers.config import ConfigError, from_dict
+
+    plans = {w: EvalPlan(["turngym/SearchQA-v0"], "oracle", [0, 1, 2], env_workers=w)
+             for w in ("local", "ray:2")}
+    summaries = {w: run_eval(plan, OracleAgent(), tmp_path / w, progress=False) for w, plan in plans.items()}
+    episodes = {w: read_episodes(tmp_path / w / EPISODES_FILE) for w in plans}
+    order = sorted(episodes["local"], key=lambda r: r.episode_id)
+    assert [_comparable(r) for r in sorted(episodes["ray:2"], key=lambda r: r.episode_id)] == [
+        _comparable(r) for r in order]
+    assert _untimed(summaries["local"]) == _untimed(summaries["ray:2"])
+    # Where environments ran is not part of the run: a local run resumes a Ray one unchanged.
+    assert run_eval(plans["local"], OracleAgent(), tmp_path / "ray:2", progress=False) == summaries["ray:2"]
+    with pytest.raises(EvalError, match="accepted: 'local' or 'ray:N'"):
+        EvalPlan(["turngym/SearchQA-v0"], "oracle", [0], env_workers="ray:0")
+    assert from_dict({"env": {"workers": "ray:3"}}).env.workers == "ray:3"
+    with pytest.raises(ConfigError, match=r"env.workers: 'rays:3' is not allowed; accepted: local, ray:N"):
+        from_dict({"env": {"workers": "rays:3"}})
+
+
+def _untimed(data):
+    """``data`` without wall-clock figures (``wall_s_mean``), the one thing the two runs may differ in."""
+    if isinstance(data, dict):
+        return {k: _untimed(v) for k, v in data.items() if not k.startswith("wall_s")}
+    if isinstance(data, list):
+        return [_untimed(v) for v in data]
+    return data
+
+
+@pytest.mark.slow
+def test_token_policy_collects_the_same_records_through_the_pool(ray_cluster):
+    # The trainer's path: collect() with a token policy (a tiny random Llama on SmolLM2's tokenizer).
+    from tests.agents.conftest import tiny_llama
+    from tests.toy_envs import GuessNumberEnv
+    from turngym.agents.models import smollm2_135m
+    from turngym.agents.policy import SamplingParams
+    from turngym.rollout import collect
+
+    policy = tiny_llama(smollm2_135m(device="cpu").tokenizer)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=8, seed=11)
+    factory = functools.partial(GuessNumberEnv, max_turns=3)
+    with RayEnvPool(factory, actors=2, num_cpus_per_actor=0.5) as pool:
+        remote = collect(pool, policy, [3, 4], group_size=2, sampling=sampling, run_id="c", progress=False)
+    local = collect(factory, policy, [3, 4], group_size=2, sampling=sampling, run_id="c", progress=False)
+    assert all(r.status == "ok" for r in remote) and sum(len(r.turns) for r in remote) >= 4
+    assert [_comparable(r) for r in remote] == [_comparable(r) for r in local]
