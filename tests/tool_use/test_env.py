@@ -269,3 +269,13 @@ def test_bad_constructor_arguments_raise_clearly():
         ToolUseEnv("bfcl", categories="simple")
     with pytest.raises(ValueError, match="tasks must be"):
         ToolUseEnv("webshop")
+
+
+def test_prose_is_an_answer_and_only_call_formats_are_accepted():
+    env = ToolUseEnv("generated", level="easy", n_tasks=3, action_formats=("python",))
+    env.reset(options={"task_id": "gen-easy-train-1"})
+    _, _, _, _, info = env.step("Sure (that is done).")
+    assert info["signals"]["valid_action"] == 1.0 and "stage_verdict" in info
+    assert "Functions:" in env.history[0]["content"]  # text-only agents get the function list
+    with pytest.raises(ValueError, match="action formats"):
+        ToolUseEnv("generated", action_formats=("tagged",))

@@ -70,7 +70,9 @@ Write calls in Python syntax, several as a list: [func_a(x=1), func_b(name="y")]
 Functions:
 {functions}"""
 
-_CALL_START = re.compile(r"^\s*(?:```(?:python|py)?\s*)?\[?\s*[A-Za-z_][\w.]*\s*\(")
+_CALL_START = re.compile(r"^\s*(?:```(?:python|py)?\s*)?\[?\s*[A-Za-z_][\w.]*\(")
+"""Text that opens with ``name(`` (or ``[name(``, or a fenced block of it) is a call attempt;
+any other text is an answer that ends the stage."""
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 OUTCOMES: tuple[str, ...] = ("bfcl", "partial")
 
@@ -173,6 +175,10 @@ class ToolUseEnv(TurnEnv):
         self.strict_irrelevance = bool(strict_irrelevance)
         self.max_steps_per_stage = max_steps_per_stage
         self.max_calls_per_action = max_calls_per_action
+        formats = tuple(kwargs.get("action_formats") or self.default_action_formats)
+        if not formats or any(f not in ("tool_calls", "python") for f in formats):
+            raise ValueError(f"ToolUse accepts action formats 'tool_calls' and 'python' (Python-call "
+                             f"text, BFCL's prompting mode), got {formats!r}")
         # Untyped twins of the specs, made once (BFCL runs calls whatever their values' types).
         self._untyped = {id(t): untyped(t) for specs in self.catalog.tools.values() for t in specs}
         # Every tool any task may show, so that the action space can sample them all.
