@@ -127,7 +127,7 @@ def _write(conn: sqlite3.Connection, products: Iterable[Product], goals_of: Any,
         for product in products:
             seen.append(_light(product))
             yield (product.asin, product.title, product.price_tag, product.search_text(),
-                   json.dumps(product.to_dict()))
+                   json.dumps(product.to_dict(), separators=(",", ":")))
 
     conn.executemany("INSERT INTO products (asin, title, price_tag, search_text, data) "
                      "VALUES (?, ?, ?, ?, ?)", rows())

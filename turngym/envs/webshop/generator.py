@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from turngym.envs.webshop.vocabulary import BRAND_SYLLABLES, CATEGORIES, DESCRIPTIVE_WORDS, ProductType
 
-GENERATOR_VERSION = "webshop-gen-v2"
+GENERATOR_VERSION = "webshop-gen-v3"
 """Bumped whenever the generator's output changes, so cached catalogues are rebuilt."""
 
 T = TypeVar("T")
@@ -33,7 +33,6 @@ T = TypeVar("T")
 _KINDS: tuple[tuple[str, ProductType], ...] = tuple(
     (category, kind) for category, kinds in CATEGORIES.items() for kind in kinds
 )
-_ASIN_CHARS = string.digits + string.ascii_uppercase
 
 _FILLERS = (
     "Backed by a one year warranty from {brand}.",
@@ -134,9 +133,9 @@ def generate_raw(seed: int, num_products: int, num_goals: int) -> Iterator[RawPr
     asins: set[str] = set()
     for i in range(num_products):
         category, kind = draw.pick(_KINDS)
-        asin = "B0" + "".join([draw.pick(_ASIN_CHARS) for _ in range(8)])
+        asin = f"B0{rng.getrandbits(32):08X}"
         while asin in asins:
-            asin = "B0" + "".join([draw.pick(_ASIN_CHARS) for _ in range(8)])
+            asin = f"B0{rng.getrandbits(32):08X}"
         asins.add(asin)
         yield _product(draw, asin, category, kind, brands, with_goal=i in targets)
 
