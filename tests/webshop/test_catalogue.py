@@ -119,3 +119,20 @@ def test_build_is_atomic_when_interrupted(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert len(open_catalogue(num_products=123, num_goals=10, cache_dir=tmp_path)) == 123
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("cache", ["disk", "memory"])
+def test_a_forked_child_reads_the_catalogue(tmp_path, cache):
+    import multiprocessing
+
+    catalogue = open_catalogue(num_products=300, num_goals=50,
+                               cache_dir=tmp_path if cache == "disk" else False)
+    asin = catalogue.goals[0].asin
+    catalogue.product.cache_clear()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(catalogue.product(asin).title))  # fork: not pickled
+    child.start()
+    title = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0 and title == catalogue.product(asin).title

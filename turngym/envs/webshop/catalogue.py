@@ -71,6 +71,7 @@ class Catalogue:
         self._connect_args = (connect, uri)
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._in_memory = connection is not None
         self._conn = connection if connection is not None else self._open_connection()
         meta = dict(self._query("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT_VERSION or meta.get("complete") != "1":
@@ -95,7 +96,9 @@ class Catalogue:
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            if os.getpid() != self._pid:  # a forked child must not share the parent's connection
+            if os.getpid() != self._pid and not self._in_memory:
+                # a forked child must not share the parent's file connection (an in-memory
+                # database, copied with the process, has nothing else to reopen)
                 self._conn = self._open_connection()
                 self._pid = os.getpid()
             return self._conn.execute(sql, tuple(params)).fetchall()
