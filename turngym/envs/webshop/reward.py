@@ -28,14 +28,17 @@ Two replacements, both documented where they are:
 
 - The token-set similarity is thefuzz's ``token_set_ratio`` (strings forced to ASCII,
   lower-cased, non-alphanumerics turned to spaces, score rounded to an integer) computed with
-  rapidfuzz: the same numbers as thefuzz >= 0.20 and thefuzz 0.19 with python-Levenshtein.
+  rapidfuzz: the same numbers as thefuzz >= 0.20, which is built on rapidfuzz. WebShop pins
+  thefuzz 0.19, the older implementation of the same algorithm (python-Levenshtein's ratio
+  when installed, else difflib's, which can differ slightly).
 - WebShop finds a title's nouns with spaCy's ``en_core_web_sm`` tagger (tokens tagged
   ``NOUN``/``PROPN``). turngym does without spaCy: :func:`title_nouns` keeps the title's
   lower-cased alphabetic words of two or more letters that are not English function words,
   basic colour words, size words or a short list of common descriptive adjectives. Product titles
   are noun phrases, in which spaCy tags nearly every such word a noun or proper noun, so
   the two agree on the titles WebShop's reward compares (same-type products share their
-  head nouns); they can differ on an adjective not in the list.
+  head nouns); they can differ on a word spaCy tags otherwise (an adjective or verb not in
+  the list).
 """
 
 from __future__ import annotations
