@@ -14,6 +14,7 @@ Import it into a ``conftest.py`` (``from tests.serve_fixture import openai_serve
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,22 +107,25 @@ def transformers_cli() -> Path:
 
 
 @contextlib.contextmanager
-def serve(model_dir: Path, *, timeout_s: float = START_TIMEOUT_S) -> Iterator[RunningServer]:
+def serve(model_dir: Path, *, timeout_s: float = START_TIMEOUT_S,
+          extra_args: Sequence[str] = ()) -> Iterator[RunningServer]:
     """Start ``transformers serve MODEL_DIR`` on a free loopback port; stop it (process group) on exit.
 
+    The server is pinned to the folder: requests must name ``RunningServer.model`` (or no model).
     Ready means ``GET /v1/models`` answers 200 (the model is preloaded before the server listens).
     A server that dies or is not ready in ``timeout_s`` raises ``RuntimeError`` with its log's tail.
+    ``extra_args`` go to ``transformers serve`` (e.g. ``["--continuous-batching"]``).
     """
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="transformers-serve-", suffix=".log")[1])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     command = [str(transformers_cli()), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-               "--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
+               "--device", "cpu", "--dtype", "float32", "--log-level", "warning", *extra_args]
     clock = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + timeout_s
@@ -138,6 +142,18 @@ def serve(model_dir: Path, *, timeout_s: float = START_TIMEOUT_S) -> Iterator[Ru
     finally:
         _stop(process)
         log.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """Run in the server's process before it starts: the kernel kills it when the test process dies.
+
+    Without this a test run killed by a signal (a CI timeout, Ctrl-C twice) would leave the server
+    holding its port and memory. Linux only (``PR_SET_PDEATHSIG``); elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
