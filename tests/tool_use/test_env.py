@@ -279,3 +279,13 @@ def test_prose_is_an_answer_and_only_call_formats_are_accepted():
     assert "Functions:" in env.history[0]["content"]  # text-only agents get the function list
     with pytest.raises(ValueError, match="action formats"):
         ToolUseEnv("generated", action_formats=("tagged",))
+
+
+def test_back_ends_never_mutate_the_tasks_gold_calls(bfcl_env):
+    """post_tweet keeps its mentions list and mention() extends it: the gold data must not change."""
+    task = bfcl_env.get_task("multi_turn_miss_param_90")
+    before = repr([s.gold for s in task.stages])
+    for _ in range(2):
+        record = play_episode(bfcl_env, OracleAgent(), options={"task_id": task.task_id})
+        assert record.outcome == 1.0
+    assert repr([s.gold for s in task.stages]) == before

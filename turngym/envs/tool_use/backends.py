@@ -117,10 +117,13 @@ class Backends:
             return f"{ERROR_PREFIX}name '{call.name}' is not defined", False
         instance = self.instances[owner]
         method = getattr(instance, call.name)
-        arguments = call.arguments
+        # A fresh copy of the arguments, as BFCL's eval of the call text makes: back-ends keep
+        # and mutate what they are given (a tweet's mentions list), which must not alias the
+        # caller's data (a task's gold calls, shared by every episode).
+        arguments = copy.deepcopy(call.arguments)
         for name, default in mutable_defaults(type(instance), call.name):
             if name not in arguments:
-                arguments = {**arguments, name: copy.deepcopy(default)}
+                arguments[name] = copy.deepcopy(default)
         # Some back-ends set decimal's precision (and mpmath's) process-wide; keep each
         # call's setting to that call so that no episode depends on another's history.
         mp = _mpmath_context()

@@ -24,13 +24,10 @@ Known problems in BFCL's data and back-ends (bfcl-eval 2026.3.23), and what turn
   does turngym for BFCL tasks (``allow_hidden_calls``).
 * ``TwitterAPI.post_tweet(tags=[], mentions=[])`` has mutable default arguments and
   ``mention`` extends a tweet's list in place, so a tweet posted without mentions and then
-  mentioned on changes the default of every later call in the process. turngym passes
-  omitted mutable defaults as fresh copies (:func:`.backends.mutable_defaults`); BFCL's
-  executor does not, and also caches instances in module globals (by model name and task
-  id), so its verdicts can depend on what ran before in the process. Once, in the slow
-  agreement test, BFCL judged a mutated answer of ``multi_turn_miss_param_90`` (a dropped
-  call in turn 4) failed at turn 3; every rerun (alone, under 12 hash seeds, and after
-  replaying the same 800 gold answers and 19 mutants) gave turn 4, as turngym does.
+  mentioned on changes the default of every later call in the process (BFCL's own runs
+  included). turngym passes omitted mutable defaults as fresh copies
+  (:func:`.backends.mutable_defaults`) and every call's arguments as a fresh copy (as
+  BFCL's ``eval`` of the call text does), so no episode leaks into another.
 """
 
 from __future__ import annotations

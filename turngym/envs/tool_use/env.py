@@ -6,7 +6,8 @@ message) or one per assistant turn; each result comes back as a ``tool`` message
 answering its ``tool_call_id`` (as one ``user`` message in the text format). The agent
 ends a stage by answering without a call; then the next user message arrives. A stage
 that reaches ``max_steps_per_stage`` assistant turns is closed as if the agent had
-answered (BFCL's step limit is 20).
+answered (BFCL's step limit is 20; BFCL's inference then fails the whole task, turngym
+judges the closed stage and goes on).
 
 Back-ends are fresh instances per episode (:mod:`.backends`); calls are parsed by the
 shared parsers of :mod:`turngym.core.actions` and dispatched by method name: model text
