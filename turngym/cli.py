@@ -3,7 +3,10 @@
     turngym list [--json]             registered environments and what each is
     turngym play ENV_ID [--seed N]    play an environment yourself in the terminal
     turngym train CONFIG [--set k=v]  train a policy (configs/demo_cpu.yaml is the demo)
-    turngym bench [ENV_ID ...]        score the oracle and random baselines
+    turngym bench [ENV_ID ...]        score the oracle and random baselines (a shortcut of eval)
+    turngym eval ENV_ID... --agent A  benchmark any agent: oracle, random, hf:, checkpoint:, openai:
+    turngym reverify RUN_DIR          replay a run's episodes; report verifiers that now disagree
+    turngym report RUN_DIR... -o F    one HTML report of eval and training runs
     turngym --version
 
 Everything that comes from an environment, a model or a person is printed
@@ -32,6 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 import turngym
+from turngym import cli_eval
 from turngym.core.messages import Message
 from turngym.core.registry import full_id
 
@@ -45,7 +49,7 @@ EXIT_INTERRUPTED = 130
 
 DESCRIPTION = (
     "turngym: Gymnasium environments for multi-turn LLM agents. List the environments, "
-    "play one yourself, train a policy on one, or benchmark the scripted baselines."
+    "play one yourself, train a policy on one, or benchmark any agent against their verifiers."
 )
 EPILOG = ("exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, "
           "130 interrupted (Ctrl-C)")
@@ -503,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory for the trajectories (default runs/bench)")
     bench.add_argument("--skip", action="append", default=[], metavar="ENV_ID",
                        help="environment id to leave out (short or full id), repeatable")
+    cli_eval.add_parsers(sub, EPILOG, _positive_int)
     return parser
 
 
@@ -538,6 +543,12 @@ def main(
             return cmd_train(args, stdout, stderr)
         if args.command == "bench":
             return cmd_bench(args, stdout)
+        if args.command == "eval":
+            return cli_eval.cmd_eval(args, stdout, stderr, resolve_env_id, _parse_kwargs, UsageError)
+        if args.command == "reverify":
+            return cli_eval.cmd_reverify(args, stdout, UsageError)
+        if args.command == "report":
+            return cli_eval.cmd_report(args, stdout, UsageError)
         raise AssertionError(f"unhandled command {args.command}")
     except UsageError as exc:
         _error(stderr, f"turngym {args.command}: error: {exc}")
