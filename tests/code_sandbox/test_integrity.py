@@ -175,6 +175,22 @@ def test_namespaces_mounts_and_kernel_interfaces_are_refused(sandbox):
     assert out == {name: [-1, 1] for name in out}  # every other one: EPERM
 
 
+def test_nothing_passes_from_one_run_to_the_next(pool_sandbox):
+    # Same worker, same uid: files die with the tmpfs, SysV objects with the IPC namespace.
+    program = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "shm = libc.shmget(0x7467, 4096, {flags})\n"
+        "out = {{'shm': shm if shm < 0 else 'found', 'errno': ctypes.get_errno(),\n"
+        "        'files': os.listdir('.') + os.listdir('/tmp')}}\n"
+        "open('left-behind', 'w').write('x')\n"
+    )
+    first = _run_json(pool_sandbox, program.format(flags="0o1600"))  # IPC_CREAT | 0600
+    assert first["shm"] == "found" and first["files"] == ["work"]
+    second = _run_json(pool_sandbox, program.format(flags="0o600"))
+    assert second == {"shm": -1, "errno": 2, "files": ["work"]}  # ENOENT
+
+
 def test_filling_the_tmpfs_beyond_its_size_is_refused(sandbox):
     # max_file_mb=4 in conftest: files of at most 4 MiB, a tmpfs of 2 * 4 + 1 MiB.
     program = (

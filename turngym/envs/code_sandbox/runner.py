@@ -24,7 +24,8 @@ Confinement as root on Linux (what ``isolation`` then reports):
   need (found with ``ldd``), ``/dev/{null,zero,full,random,urandom}`` and an
   empty ``/tmp``, all read-only, and ``pivot_root``\\ s into it; the host's
   root is detached. Each candidate gets one more mount namespace with its own
-  size-limited tmpfs on ``/tmp`` holding its working directory ``/tmp/work``;
+  size-limited tmpfs on ``/tmp`` holding its working directory ``/tmp/work``,
+  and its own IPC namespace (no SysV object or message queue outlives it);
 - **processes**: the supervisor moves into a new PID namespace (it is its
   init, PID 1) and mounts a ``/proc`` for it with ``hidepid=2``: a candidate,
   running as another uid, sees only its own processes; nothing of the host;
@@ -552,7 +553,7 @@ def _confine(request: dict, fds: tuple[int, int, int]) -> None:
     os.closerange(3, 65536)
     uid = request.get("uid")
     if request.get("private_tmp"):
-        _unshare(_CLONE_NEWNS)
+        _unshare(_CLONE_NEWNS | _CLONE_NEWIPC)  # IPC too: no SysV/POSIX queue outlives the run
         size = int(request["fsize_bytes"]) * 2 + (1 << 20)
         _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=0755")
         workdir = "/tmp/work"
