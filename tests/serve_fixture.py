@@ -34,6 +34,7 @@ from turngym.envs.search_qa.retrieval import default_cache_dir
 
 MODEL_FOLDER = "smollm2-135m-instruct-hf"
 START_TIMEOUT_S = float(os.environ.get("TURNGYM_SERVE_TIMEOUT", "180"))
+START_SECONDS: list[float] = []  # how long each server of this test session took to be ready
 
 
 def smollm2_folder(cache_dir: Path | None = None) -> Path:
@@ -138,7 +139,8 @@ def serve(model_dir: Path, *, timeout_s: float = START_TIMEOUT_S,
             if time.monotonic() > deadline:
                 raise RuntimeError(f"transformers serve not ready after {timeout_s:.0f} s:\n{_tail(log)}")
             time.sleep(0.25)
-        yield RunningServer(base_url, str(model_dir), process, log, time.perf_counter() - clock)
+        START_SECONDS.append(time.perf_counter() - clock)
+        yield RunningServer(base_url, str(model_dir), process, log, START_SECONDS[-1])
     finally:
         _stop(process)
         log.unlink(missing_ok=True)

@@ -162,3 +162,17 @@ def test_training_episode_shows_credit_and_a_screenshot_is_taken(report, tmp_pat
     taken = run_chromium(report.as_uri(), f"--screenshot={shot}", "--window-size=1280,4600")
     assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", taken.stderr[-2000:]
     assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_runs_without_episodes_still_make_a_report(runs, tmp_path):
+    curves_only = tmp_path / "train-metrics-only"
+    curves_only.mkdir()
+    (curves_only / "metrics.jsonl").write_text(
+        (runs["train"] / "metrics.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    just_started = tmp_path / "eval-just-started"
+    just_started.mkdir()
+    (just_started / "episodes.jsonl").write_text("", encoding="utf-8")
+    page = build_report([curves_only, just_started], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "No episodes stored." in page and "Training curves" in page
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == 1  # the curves
+    assert embedded(page) == []
