@@ -49,6 +49,14 @@ Confinement as root on Linux (what ``isolation`` then reports):
   sandbox process outlives the host process; when a supervisor (the PID
   namespace's init) dies, the kernel kills everything in its namespace.
 
+Known edges, by design: ``/proc/self/mountinfo`` names the host paths the
+root's parts are bound from (names only; nothing else there is reachable); a
+candidate is not dumpable, so even its own children are hidden from its
+``/proc`` and their memory is unreadable to it; there is no ``/dev/shm``, so
+``multiprocessing``'s semaphores are unavailable. The harness's hidden tests
+are inside the candidate's own process (see ``harness.py``): the sandbox keeps
+the host and the task data out of reach, not the tests of the run itself.
+
 Without root the candidate keeps the host's uid, runs in a fresh directory the
 host removes, gets a network namespace only if unprivileged user namespaces
 are allowed, and still gets the seccomp filter; ``isolation`` says ``NOT``
