@@ -340,6 +340,11 @@ def test_show_actions_lists_the_clickables():
     env = make(split="test", show_actions=True)
     obs, _ = env.reset(options={"task_id": 0})
     assert obs[1]["content"].endswith("Available actions: search[keywords].")
+    env = make(split="test", show_actions=True, observation_mode="html")
+    obs, _ = env.reset(options={"task_id": 0})
+    page = obs[1]["content"]
+    assert '<p id="available-actions">Available actions: search[keywords].</p>' in page
+    assert page.rstrip().endswith("</html>")
 
 
 def test_parse_webshop_action():

@@ -29,6 +29,7 @@ query, results page, product, chosen options, sub-page).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -294,6 +295,9 @@ class WebShopEnv(TurnEnv):
     def _observation(self) -> str:
         content = self.render_page()
         if self.show_actions and self._state.kind != "done":
+            if self.observation_mode == "html":
+                hint = html.escape(self._hint())
+                return content.replace("</main>", f'<p id="available-actions">{hint}</p>\n</main>', 1)
             content += "\n\n" + self._hint()
         return content
 
