@@ -176,3 +176,13 @@ def test_runs_without_episodes_still_make_a_report(runs, tmp_path):
     assert "No episodes stored." in page and "Training curves" in page
     assert len(re.findall(r"src='data:image/png;base64,", page)) == 1  # the curves
     assert embedded(page) == []
+
+
+def test_the_run_request_is_shown_as_text(runs, tmp_path):
+    request = {"agent": "random", "note": "<b>x</b>"}
+    (runs["random"] / "run.json").write_text(json.dumps(request), encoding="utf-8")
+    try:
+        page = build_report([runs["random"]], tmp_path / "r.html", resamples=50).read_text(encoding="utf-8")
+    finally:
+        (runs["random"] / "run.json").unlink()
+    assert "<summary>run.json</summary>" in page and "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import html
+import json
 import math
 import sys
 from collections import defaultdict
@@ -228,6 +229,13 @@ def _comparisons(groups: Sequence[Group], resamples: int, seed: int) -> str:
             f"{''.join(rows)}</table>")
 
 
+def _request(run: Run) -> str:
+    if not run.request:
+        return ""
+    text = json.dumps(run.request, indent=1, ensure_ascii=False, default=str)
+    return f"<details><summary>run.json</summary><pre>{_e(text)}</pre></details>"
+
+
 def _img(data: str | None, alt: str) -> str:
     return f"<img class='plot' alt='{_e(alt)}' src='data:image/png;base64,{data}'>" if data else ""
 
@@ -287,7 +295,8 @@ def render_report(runs: Sequence[Run], *, max_episodes: int = DEFAULT_MAX_EPISOD
     skipped = sum(r.skipped_lines for r in runs)
     run_rows = "".join(
         f"<tr><td>{_e(r.name)}</td><td>{_e(r.kind)}</td><td>{_e(r.path)}</td>"
-        f"<td class='num'>{len(r.episodes)}</td><td class='num'>{len(r.metrics)}</td></tr>" for r in runs)
+        f"<td class='num'>{len(r.episodes)}</td><td class='num'>{len(r.metrics)}</td>"
+        f"<td>{_request(r)}</td></tr>" for r in runs)
     generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cap_note = (f"The viewer embeds all {total} stored episodes." if len(embedded) == total else
                 f"The viewer embeds {len(embedded)} of the {total} stored episodes (at most {max_episodes}: "
@@ -301,7 +310,7 @@ def render_report(runs: Sequence[Run], *, max_episodes: int = DEFAULT_MAX_EPISOD
 <h1>turngym report</h1>
 <p class="note">Generated {generated}. Works offline: everything is in this file.</p>
 <table id="runs-table">
-<tr><th>run</th><th>kind</th><th>path</th><th>episodes</th><th>training steps logged</th></tr>
+<tr><th>run</th><th>kind</th><th>path</th><th>episodes</th><th>training steps logged</th><th>request</th></tr>
 {run_rows}</table>
 <h2>Summary</h2>
 {_summary_table(groups) if groups else "<p class='note'>No episodes stored.</p>"}

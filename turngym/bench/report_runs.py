@@ -1,12 +1,13 @@
 """Reading run directories for the report: eval runs and training runs.
 
-An **eval run** (``turngym eval``) holds ``episodes.jsonl`` (episode records, one a line) and
-``summary.json``. A **training run** (``turngym train``) holds ``metrics.jsonl`` (one object per
-step) and ``trajectories/step-NNNNNN.jsonl`` (the episodes of each step). A directory with
-neither is refused, saying what was expected.
+An **eval run** (``turngym eval``) holds ``episodes.jsonl`` (episode records, one a line),
+``summary.json`` and ``run.json`` (what was asked; shown in the report as it is). A **training
+run** (``turngym train``) holds ``metrics.jsonl`` (one object per step) and
+``trajectories/step-NNNNNN.jsonl`` (the episodes of each step). A directory with neither is
+refused, saying what was expected.
 
 A line cut short by a kill (the last line, without its newline) is skipped and counted;
-any other unreadable line raises ``ValueError`` naming the file and line.
+any other unreadable line raises ``ValueError`` naming the file and line. Nothing is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from turngym.core.trajectory import EpisodeRecord
 
 EPISODES_FILE = "episodes.jsonl"
 SUMMARY_FILE = "summary.json"
+REQUEST_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 TRAJECTORIES_DIR = "trajectories"
 _STEP_FILE = re.compile(r"^step-(\d+)\.jsonl$")
@@ -44,6 +46,7 @@ class Run:
     summary: dict[str, Any] | None = None
     metrics: list[dict[str, Any]] = field(default_factory=list)
     skipped_lines: int = 0
+    request: dict[str, Any] | None = None
 
     @property
     def last_step(self) -> int | None:
@@ -93,6 +96,16 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from exc
+    return value if isinstance(value, dict) else {"value": value}
+
+
 def load_run(path: str | Path, name: str | None = None) -> Run:
     """Read an eval or a training run directory (see the module docstring)."""
     root = Path(path)
@@ -103,13 +116,8 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
     trajectories = root / TRAJECTORIES_DIR
     if episodes_file.is_file():
         episodes, skipped = read_records(episodes_file)
-        summary = None
-        if (root / SUMMARY_FILE).is_file():
-            try:
-                summary = json.loads((root / SUMMARY_FILE).read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{root / SUMMARY_FILE}: not JSON: {exc}") from exc
-        return Run(name, root, "eval", episodes, summary, skipped_lines=skipped)
+        return Run(name, root, "eval", episodes, _read_json(root / SUMMARY_FILE), skipped_lines=skipped,
+                   request=_read_json(root / REQUEST_FILE))
     if metrics_file.is_file() or trajectories.is_dir():
         run = Run(name, root, "train")
         if metrics_file.is_file():
