@@ -38,6 +38,7 @@ state>``; ``oracle_action()`` gives the stage's gold calls, then an answer;
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -187,6 +188,7 @@ class ToolUseEnv(TurnEnv):
         super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
         self._task: ToolTask | None = None
         self._config_json = ("", "{}")
+        self._oracle_cache: dict[tuple[str, int], Any] = {}
         self._reset_episode_state()
 
     # ----- tasks ----------------------------------------------------------------------
@@ -242,6 +244,8 @@ class ToolUseEnv(TurnEnv):
         self._agent: Backends | None = None
         self._gold: Backends | None = None
         self._fingerprint: str | None = None
+        self._digests: dict[str, str] = {}
+        self._dirty: set[str] | None = None  # None: every back-end
         self._pending_errors: list[tuple[str | None, str]] = []
 
     def _backends(self, task: ToolTask) -> Backends:
@@ -349,6 +353,9 @@ class ToolUseEnv(TurnEnv):
             else:
                 text_results.append(f"{_render(call)} -> {result}")
         self._fingerprint = None
+        owners = {self._agent.routes.get(c.name) for c in calls}
+        if self._dirty is not None:
+            self._dirty |= {o for o in owners if o is not None}
         for call_id, problem in self._pending_errors:
             if call_id is not None:
                 messages.append(tool_message(f"Invalid call: {problem}", call_id))
@@ -417,7 +424,13 @@ class ToolUseEnv(TurnEnv):
         if self._task is None or self._agent is None:
             return "none"
         if self._fingerprint is None:
-            self._fingerprint = state_fingerprint(self._agent.instances)
+            # Calls change only the back-end they went to: re-hash just those.
+            names = self._agent.instances if self._dirty is None else self._dirty
+            for name in names:
+                self._digests[name] = state_fingerprint({name: self._agent.instances[name]})
+            self._dirty = set()
+            joined = "|".join(f"{n}:{self._digests[n]}" for n in sorted(self._agent.instances))
+            self._fingerprint = hashlib.blake2b(joined.encode(), digest_size=8).hexdigest()
         return f"{self._task.task_id}|s{self._stage}|{self._fingerprint}"
 
     def oracle_action(self) -> Action | None:
@@ -427,13 +440,23 @@ class ToolUseEnv(TurnEnv):
         stage = self._task.stages[self._stage]
         if not stage.gold or self._stage_steps > 0:
             return "Done." if stage.gold else "I cannot do that with the functions I have; please clarify."
-        if "tool_calls" in self.action_formats and _json_exact([c.arguments for c in stage.gold]):
-            return {"role": "assistant", "content": None, "tool_calls": [
-                {"id": f"call_{self._stage}_{i}", "type": "function",
-                 "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-                for i, c in enumerate(stage.gold)
-            ]}
-        return "[" + ", ".join(_render(c) for c in stage.gold) + "]"
+        key = (self._task.task_id, self._stage)
+        if key not in self._oracle_cache:
+            if len(self._oracle_cache) > 256:
+                self._oracle_cache.clear()
+            exact = "tool_calls" in self.action_formats and _json_exact([c.arguments for c in stage.gold])
+            self._oracle_cache[key] = (
+                [(c.name, json.dumps(c.arguments)) for c in stage.gold] if exact
+                else "[" + ", ".join(_render(c) for c in stage.gold) + "]"
+            )
+        cached = self._oracle_cache[key]
+        if isinstance(cached, str):
+            return cached
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"call_{self._stage}_{i}", "type": "function",
+             "function": {"name": name, "arguments": args}}
+            for i, (name, args) in enumerate(cached)
+        ]}
 
     def get_state(self) -> dict[str, Any]:
         """A deep snapshot: back-ends (the agent's and the gold run), stage and bookkeeping."""
@@ -456,6 +479,7 @@ class ToolUseEnv(TurnEnv):
         self._visible = list(state["visible"])
         self._agent, self._gold = copy.deepcopy(state["agent"]), copy.deepcopy(state["gold"])
         self._fingerprint = None
+        self._digests, self._dirty = {}, None
         self._pending_errors = []
         self._sync_tools()
 
