@@ -253,6 +253,8 @@ def test_actions_in_every_accepted_format():
     ({"role": "assistant", "content": None, "tool_calls": [tool_call("purchase", {}, "c9")]},
      "unknown_tool", "Unknown tool 'purchase'"),
     (42, "not_text", "An action is text"),
+    ("<action>" * 40_000 + "click[x", "too_long", "characters; at most"),
+    ("<action>" * 20_000 + "search[", "malformed_action", "needs its closing ']'"),
 ])
 def test_bad_actions_never_raise_and_say_what_is_clickable(action, kind, says):
     env = make(split="test")

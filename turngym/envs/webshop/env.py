@@ -36,7 +36,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from turngym.core.actions import ActionError, ParsedCall, ToolSpec
+from turngym.core.actions import MAX_ACTION_CHARS, ActionError, ParsedCall, ToolSpec
 from turngym.core.env import Transition, TurnEnv
 from turngym.core.messages import Action, Message, system, user
 from turngym.envs.webshop import pages
@@ -74,7 +74,6 @@ SYSTEM_PROMPT = (
 )
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
-_ACTION_TAG = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
 _WEBSHOP = re.compile(r"(?:action\s*:\s*)?(search|click)\s*\[(.*)\]", re.DOTALL | re.IGNORECASE)
 _BRACKET = re.compile(r"\b(search|click)\s*\[", re.IGNORECASE)
 
@@ -86,9 +85,14 @@ def parse_webshop_action(text: str) -> tuple[str, str] | ActionError | None:
     or the last non-empty line may be the action. A ``search[``/``click[`` that is not
     closed is an :class:`ActionError` (``malformed_action``).
     """
+    if len(text) > MAX_ACTION_CHARS:
+        return None  # the shared parser refuses it as too long
     visible = _THINK.sub(" ", text).strip()
-    tagged = _ACTION_TAG.findall(visible)
-    candidates = [tagged[-1].strip()] if tagged else [visible]
+    lowered = visible.lower()
+    end = lowered.rfind("</action>")
+    start = lowered.rfind("<action>", 0, end) if end != -1 else -1
+    tagged = start != -1
+    candidates = [visible[start + len("<action>"):end].strip()] if tagged else [visible]
     lines = [line.strip() for line in visible.splitlines() if line.strip()]
     if lines and not tagged:
         candidates.append(lines[-1])
