@@ -123,6 +123,7 @@ class WebShopEnv(TurnEnv):
             ``~/.cache/turngym``; ``False``: build in memory, cache nothing).
         show_attrs: offer the Attributes sub-page (WebShop's ``show_attrs``).
         show_actions: end each observation with the list of what can be clicked.
+        max_query_chars: longer searches are refused (a few keywords are what a search needs).
         max_turns, max_invalid_turns, **kwargs: :class:`~turngym.core.TurnEnv`'s arguments.
     """
 
@@ -143,6 +144,7 @@ class WebShopEnv(TurnEnv):
         cache_dir: str | os.PathLike[str] | bool | None = None,
         show_attrs: bool = False,
         show_actions: bool = False,
+        max_query_chars: int = 500,
         max_turns: int = 15,
         max_invalid_turns: int = 5,
         **kwargs: Any,
@@ -170,6 +172,7 @@ class WebShopEnv(TurnEnv):
         self.observation_mode = observation_mode
         self.show_attrs = bool(show_attrs)
         self.show_actions = bool(show_actions)
+        self.max_query_chars = int(max_query_chars)
         self._goal_index = self.split_indices[0]
         self._goal: Goal = goals[self._goal_index]
         self._state = PageState()
@@ -323,6 +326,9 @@ class WebShopEnv(TurnEnv):
         if not isinstance(query, str) or not query.strip():
             return self.refuse(call, f"the search is empty; write search[a few keywords]. {self._hint()}",
                                "empty_query")
+        if len(query) > self.max_query_chars:
+            return self.refuse(call, f"the search is {len(query)} characters; at most "
+                               f"{self.max_query_chars}. Search with a few keywords.", "query_too_long")
         if self._state.kind != "search":
             return self.refuse(call, f"there is no search bar on this page; click[Back to Search] first. "
                                f"{self._hint()}", "no_search_bar")
