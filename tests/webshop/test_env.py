@@ -254,7 +254,7 @@ def test_actions_in_every_accepted_format():
      "unknown_tool", "Unknown tool 'purchase'"),
     (42, "not_text", "An action is text"),
     ("<action>" * 40_000 + "click[x", "too_long", "characters; at most"),
-    ("search[" + "shoes " * 100 + "]", "query_too_long", "the search is 600 characters; at most 500"),
+    ("search[" + "shoes " * 100 + "]", "query_too_long", "the search is 599 characters; at most 500"),
     ("<action>" * 20_000 + "search[", "malformed_action", "needs its closing ']'"),
 ])
 def test_bad_actions_never_raise_and_say_what_is_clickable(action, kind, says):

@@ -328,7 +328,8 @@ class WebShopEnv(TurnEnv):
                                "empty_query")
         if len(query) > self.max_query_chars:
             return self.refuse(call, f"the search is {len(query)} characters; at most "
-                               f"{self.max_query_chars}. Search with a few keywords.", "query_too_long")
+                               f"{self.max_query_chars}. Search with a few keywords. {self._hint()}",
+                               "query_too_long")
         if self._state.kind != "search":
             return self.refuse(call, f"there is no search bar on this page; click[Back to Search] first. "
                                f"{self._hint()}", "no_search_bar")
