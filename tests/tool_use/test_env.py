@@ -289,3 +289,17 @@ def test_back_ends_never_mutate_the_tasks_gold_calls(bfcl_env):
         record = play_episode(bfcl_env, OracleAgent(), options={"task_id": task.task_id})
         assert record.outcome == 1.0
     assert repr([s.gold for s in task.stages]) == before
+
+
+@pytest.mark.parametrize("matching", ["hard", "soft"])
+def test_match_signals_score_a_partly_wrong_stage(matching):
+    env = ToolUseEnv("generated", level="easy", n_tasks=5, matching=matching)
+    env.reset(options={"task_id": "gen-easy-train-3"})
+    gold = env.task.stages[0].gold[0]
+    wrong = {k: ("zzz" if isinstance(v, str) else v) for k, v in gold.arguments.items()}
+    env.step(calls(call(gold.name, json.dumps(wrong))))
+    _, _, _, _, info = env.step("done")
+    expected = (1 + 1 + sum(wrong[k] == v for k, v in gold.arguments.items())) / (2 + len(gold.arguments))
+    tolerance = 0.02 if matching == "soft" else 1e-9
+    assert info["signals"]["match_reward"] == pytest.approx(expected, abs=tolerance)
+    assert info["signals"]["stage_passed"] == 0.0

@@ -1,7 +1,8 @@
 """MatchTIR's tool-call matching: predicted calls against gold calls as a bipartite assignment.
 
 MatchTIR (Qu et al. 2026, "Fine-Grained Supervision for Tool-Integrated Reasoning via
-Bipartite Matching", arXiv:2601.10712, Sec. 3.2 "Turn-level reward modeling") scores a
+Bipartite Matching", arXiv:2601.10712, method section "Reward Modeling", paragraph
+"Matching Matrix Construction"; the equation numbers could not be checked here) scores a
 predicted call ``p_i`` against a gold call ``g_j`` with the matching-matrix entry
 
     S_ij = S_tn * (S_tn + S_pn + S_pc) / (1 + 1 + |N_gj|)                      (MatchTIR, S_ij)

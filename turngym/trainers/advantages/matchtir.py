@@ -25,7 +25,8 @@ def matchtir_advantages(
     norm: str = "std",
     norm_eps: float = 1e-6,
 ) -> AdvantageResult:
-    """MatchTIR's dual-level advantage (Qu et al. 2026, arXiv:2601.10712, Sec. 3.3).
+    """MatchTIR's dual-level advantage (Qu et al. 2026, arXiv:2601.10712, "Dual-Level
+    Advantage Estimation"; formulas as the authors' released code computes them).
 
     ``A_{i,t} = weight * A^traj_i + (1 - weight) * A^turn_{i,t}`` with
 
