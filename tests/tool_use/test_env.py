@@ -165,7 +165,8 @@ def test_miss_func_reveals_the_function_and_miss_param_wants_no_call(bfcl_env):
         if "stage_verdict" in info:
             seen.append(info["stage_verdict"])
     assert [v["gold_calls"] for v in seen] == [3, 2, 0] and all(v["passed"] for v in seen)
-    assert obs[-1]["content"] == REVEAL_MESSAGE and "sort" in [t.name for t in bfcl_env.tools]
+    assert obs[-1]["content"] == f"{REVEAL_MESSAGE} (New: sort(file_name: string).)"
+    assert "sort" in [t.name for t in bfcl_env.tools]
     miss = next(t for t in bfcl.load_tasks("miss_param") if any(not s.gold for s in t.stages))
     index = next(i for i, s in enumerate(miss.stages) if not s.gold)
     for strict, expected in ((False, True), (True, False)):

@@ -59,8 +59,6 @@ BACKEND_CLASSES: dict[str, tuple[str, str]] = {
 STATELESS: tuple[str, ...] = ("MathAPI",)
 _MODULE_PREFIX = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 _TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": None}
-REVEAL_MESSAGE = "I have updated some more functions you can choose from. What about now?"
-"""BFCL's user message at a stage that reveals held-out functions (its FC-mode wording)."""
 
 
 def data_dir() -> Path:

@@ -273,7 +273,8 @@ class ToolUseEnv(TurnEnv):
         if "python" in self.action_formats and "tool_calls" not in self.action_formats:
             formats = _PYTHON_HINT.format(functions=self._describe(self.tools))
         elif "python" in self.action_formats:
-            formats = "\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]."
+            formats = ("\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]. "
+                       "Functions: " + "; ".join(_signature(t) for t in self.tools) + ".")
         return task.task_id, [system(SYSTEM_PROMPT.format(formats=formats)), *self._stage_opening(0)]
 
     def _sync_tools(self) -> None:
@@ -294,6 +295,8 @@ class ToolUseEnv(TurnEnv):
             text = REVEAL_MESSAGE
             if "tool_calls" not in self.action_formats:
                 text = f"{self._describe(revealed)}\n{text}"
+            else:  # tool-call agents get them as tools; text agents read them here
+                text = f"{text} (New: {'; '.join(_signature(t) for t in revealed)}.)"
             texts = [*texts, text] if texts else [text]
         return [user(t) for t in texts] or [user("(no message)")]
 
@@ -482,6 +485,15 @@ class ToolUseEnv(TurnEnv):
         self._digests, self._dirty = {}, None
         self._pending_errors = []
         self._sync_tools()
+
+
+def _signature(spec: ToolSpec) -> str:
+    """``name(arg: type, ...)``, required arguments first, optional ones marked ``?``."""
+    properties = spec.parameters.get("properties", {})
+    required = set(spec.parameters.get("required", []))
+    parts = [f"{n}{'' if n in required else '?'}: {p.get('type', 'any') if isinstance(p, Mapping) else 'any'}"
+             for n, p in properties.items()]
+    return f"{spec.name}({', '.join(parts)})"
 
 
 def _render(call: ParsedCall) -> str:
