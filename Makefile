@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.turngym-installed
 
-.PHONY: demo test lint bench install clean chromium
+.PHONY: demo test lint bench install clean chromium verl-env test-verl
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,26 @@ chromium:
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+# verl (0.9.x) pins transformers<5.11, which turngym's train extra cannot share, so it gets its own
+# virtualenv inside .venv. verl 0.9.1 imports cachetools, uvicorn and fastapi without declaring them.
+# Building it downloads about 1.5 GB and takes 10-25 minutes: not part of `make test`.
+VERL_VENV := $(VENV)/verl
+VERL_STAMP := $(VERL_VENV)/.turngym-installed
+
+$(VERL_STAMP): pyproject.toml Makefile
+	test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VERL_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(VERL_VENV)/bin/python -m pip install -q verl==0.9.1 cachetools uvicorn fastapi
+	$(VERL_VENV)/bin/python -m pip install -q -e . pytest pytest-timeout
+	touch $(VERL_STAMP)
+
+verl-env: $(VERL_STAMP)
+
+# The verl adapter's tests, against verl's real classes (CPU; skipped in the main virtualenv).
+test-verl: $(VERL_STAMP)
+	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m verl tests/integrations/test_verl_adapter.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
