@@ -46,6 +46,13 @@ def test_pool_plays_the_same_records_as_in_process_environments(ray_cluster):
         assert isinstance(env, RayTurnEnv) and env.tools and env.max_turns > 0
         assert ray_cluster.get(env.actor.pid.remote()) != os.getpid()
         env.close()
+    # An unregistered environment made by a factory: records name its class, as in-process.
+    factory = functools.partial(StallingGuessEnv, -1, 0.0, "", max_turns=3)
+    with RayEnvPool(factory, actors=1, num_cpus_per_actor=0.5) as pool:
+        remote = play_episodes(pool, OracleAgent(), [5, 6], run_id="f", progress=False)
+    local = play_episodes(factory, OracleAgent(), [5, 6], run_id="f", progress=False)
+    assert [_comparable(r) for r in remote] == [_comparable(r) for r in local]
+    assert remote[0].env_id == "StallingGuessEnv" and remote[0].status == "ok"
 
 
 def _stalling(tmp_path: Path, stall_s: float):

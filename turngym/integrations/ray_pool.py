@@ -204,8 +204,7 @@ class RayEnvPool:
         except BaseException:
             self._release(actor)
             raise
-        kind = RayTurnEnv if description["turn_env"] else RayEnv
-        return kind(self, actor, key, description)
+        return _proxy_class(description)(self, actor, key, description)
 
     def start(self) -> RayEnvPool:
         """Start Ray (when needed) and the actors now rather than on the first environment."""
@@ -282,6 +281,19 @@ class RayEnvPool:
 
     def __repr__(self) -> str:
         return f"RayEnvPool({self.env!r}, actors={self.actors})"
+
+
+_PROXY_CLASSES: dict[tuple[str, bool], type] = {}
+
+
+def _proxy_class(description: Mapping[str, Any]) -> type[RayEnv]:
+    """A proxy class named like the remote environment's class, so that records of environments
+    made by a factory (no registered id) name the same class as in-process ones."""
+    key = (str(description["class_name"]), bool(description["turn_env"]))
+    if key not in _PROXY_CLASSES:
+        base = RayTurnEnv if key[1] else RayEnv
+        _PROXY_CLASSES[key] = type(key[0], (base,), {"__doc__": base.__doc__, "__module__": __name__})
+    return _PROXY_CLASSES[key]
 
 
 def _kill_all(pool: list[_Actor]) -> None:
