@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -430,14 +431,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     report = Report(time.monotonic() + args.budget_s)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return run_all(args, report, started)
+    except Terminated:  # e.g. `timeout` ran out: print what was measured so far
+        report.data["errors"]["terminated"] = "SIGTERM (the hard time limit?) before every part ran"
+        report.data["passed"] = False
+        report.data["seconds_total"] = round(time.perf_counter() - started, 2)
+        emit(report.data, args.out)
+        return 1
     except Exception as exc:  # setup failed: still one JSON object, saying why
         report.data["errors"]["setup"] = f"{type(exc).__name__}: {exc}"
         report.data["tracebacks"] = {"setup": traceback.format_exc(limit=8)}
         report.data["passed"] = False
         emit(report.data, args.out)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; a BaseException so that no section swallows it."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 def emit(data: dict[str, Any], out: Path | None) -> None:
