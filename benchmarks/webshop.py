@@ -11,6 +11,9 @@ Measures:
 - ``env_steps_per_s``: ``env.step`` rate on one process over the scripted oracle's episodes
   and a random clicker's (searches, result pages, items, options, sub-pages, purchases)
   (goal >= 2,000); ``search_share`` is the share of those steps that were searches;
+- ``buy_first_result_mean_reward`` / ``_success``: a rule baseline on the test split (search
+  the instruction, open the first result, pick the options it names, buy), beside the
+  oracle's and a random clicker's mean reward;
 - ``peak_rss_mb``: this process's peak resident memory (it built the catalogue and ran
   everything above), ``cached_start_peak_rss_mb`` the fresh process's (goal < 2,048);
 - ``load_avg``: the machine's 1-minute load average before and after: other work on a
@@ -33,8 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from turngym.envs.webshop.env import WebShopEnv
 
 _START = """
 import json, resource, sys, time
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace, cache_dir: str) -> dict[str, object]:
                 (oracle_rewards if oracle else random_rewards).append(info.get("outcome", 0.0))
                 break
     step_p50, step_p99 = _percentiles(search_steps)
+    first_rewards = [_buy_first_result(env, task) for task in range(min(500, len(goals)))]
     return {
         "num_products": len(catalogue),
         "num_goals": len(goals),
@@ -165,11 +173,31 @@ def run(args: argparse.Namespace, cache_dir: str) -> dict[str, object]:
         "search_share": round(searches / steps, 3),
         "oracle_mean_reward": round(float(np.mean(oracle_rewards)), 4),
         "random_clicker_mean_reward": round(float(np.mean(random_rewards)), 4),
+        "buy_first_result_mean_reward": round(float(np.mean(first_rewards)), 4),
+        "buy_first_result_success": round(float(np.mean([r == 1.0 for r in first_rewards])), 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "cached_start_peak_rss_mb": round(start["rss"], 1),
         "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
     }
+
+
+def _buy_first_result(env: WebShopEnv, task: int) -> float:
+    """A search-and-buy-first rule (WebShop's rule baseline, plus picking the options the
+    instruction names): search the instruction, open the first result, buy."""
+    env.reset(options={"task_id": task})
+    text = env.goal.instruction_text
+    _, _, _, _, info = env.step(f"search[{text.split(', and price lower than')[0]}]")
+    products = [c for c in info["available_actions"]["clickables"] if c.startswith("b0")]
+    if not products:
+        return 0.0
+    _, _, _, _, info = env.step(f"click[{products[0]}]")
+    buttons = {"back to search", "< prev", "description", "features", "reviews", "buy now"}
+    for option in info["available_actions"]["clickables"]:
+        if option not in buttons and option in text:
+            env.step(f"click[{option}]")
+    _, reward, _, _, _ = env.step("click[Buy Now]")
+    return float(reward)
 
 
 if __name__ == "__main__":

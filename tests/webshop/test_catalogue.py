@@ -56,7 +56,7 @@ def test_search_ranks_a_product_first_by_its_title(tmp_path):
     catalogue = open_catalogue(num_products=SMALL, cache_dir=tmp_path)
     for passage in catalogue.corpus.passages[:50]:
         assert catalogue.search(passage.title)[0] == passage.id
-    assert len(catalogue.search("shampoo")) == 50
+    assert len(catalogue.search("shampoo lipstick deodorant")) == 50
     assert catalogue.search("zzzz qqqq") == ()
 
 
@@ -136,3 +136,35 @@ def test_a_forked_child_reads_the_catalogue(tmp_path, cache):
     title = queue.get(timeout=60)
     child.join(timeout=60)
     assert child.exitcode == 0 and title == catalogue.product(asin).title
+
+
+def test_goal_targets_have_variants_that_each_miss_something(tmp_path):
+    from turngym.envs.webshop.reward import get_reward
+
+    catalogue = open_catalogue(num_products=800, num_goals=60, cache_dir=tmp_path)
+    passages = catalogue.corpus.passages
+    position = {p.id: i for i, p in enumerate(passages)}
+    with_variants = 0
+    for goal in catalogue.goals:
+        target = catalogue.product(goal.asin)
+        brand = target.title.split()[0]
+        start = position[goal.asin]
+        variants = [catalogue.product(p.id) for p in passages[start + 1:start + 12]
+                    if p.title.split()[0] == brand and catalogue.product(p.id).query == target.query]
+        with_variants += bool(variants)
+        for variant in variants:
+            chosen = {}
+            for name, values in variant.options.items():     # its best choice of options
+                wanted = [v for v in values if v in goal.goal_options]
+                if wanted:
+                    chosen[name] = wanted[0]
+            missing_attribute = not set(goal.attributes) <= set(variant.attributes)
+            missing_option = len(chosen) < len(goal.goal_options)
+            over_price = variant.price > goal.price_upper
+            assert missing_attribute or missing_option or over_price, (goal, variant)
+            named = [a for a in goal.attributes if a in variant.attributes]
+            in_title = [a for a in named if a.title() in variant.title]
+            assert len(in_title) == min(2, len(named))      # the title names what the goal asks
+            if over_price or missing_attribute:
+                assert get_reward(variant, goal, variant.price, chosen).total < 1.0
+    assert with_variants >= 0.8 * len(catalogue.goals)
