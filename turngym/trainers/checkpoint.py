@@ -99,8 +99,13 @@ def save_checkpoint(
     optimizer: Mapping[str, Any],
     state: Mapping[str, Any],
     keep: int = 0,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep`` (0 = all)."""
+    """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep`` (0 = all).
+
+    ``extra`` maps names to more tensor state saved as ``<name>.pt`` beside the weights (e.g. the
+    process reward model's weights and optimiser as ``prm``), covered by the manifest like the rest.
+    """
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -110,6 +115,11 @@ def save_checkpoint(
         torch.save({k: v.detach().cpu() for k, v in weights.items()}, tmp / "weights.pt")
         torch.save(dict(optimizer), tmp / "optimizer.pt")
         torch.save(rng_tensors, tmp / "rng.pt")
+        for name, value in (extra or {}).items():
+            if name in ("weights", "optimizer", "rng", "state", "manifest") or not name.isidentifier():
+                raise ValueError(f"extra checkpoint state {name!r}: give a plain name other than the core "
+                                 "files' (weights, optimizer, rng, state, manifest)")
+            torch.save(dict(value), tmp / f"{name}.pt")
         payload = {"step": step, "rng": rng_plain, **state}
         (tmp / "state.json").write_text(json.dumps(payload, default=_jsonable, indent=1), encoding="utf-8")
         files = {}
@@ -177,17 +187,24 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Verify, then load: ``{"weights", "optimizer", "rng_tensors", "state"}`` (RNG not yet restored)."""
+    """Verify, then load: ``{"weights", "optimizer", "rng_tensors", "state", "extra"}`` (RNG not yet
+    restored); ``extra`` holds each ``<name>.pt`` that :func:`save_checkpoint`'s ``extra`` wrote."""
     path = Path(path)
-    verify_checkpoint(path)
+    manifest = verify_checkpoint(path)
     try:
         weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         rng_tensors = torch.load(path / "rng.pt", map_location="cpu", weights_only=True)
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        extra = {
+            name[: -len(".pt")]: torch.load(path / name, map_location="cpu", weights_only=True)
+            for name in sorted(manifest["files"])
+            if name.endswith(".pt") and name not in ("weights.pt", "optimizer.pt", "rng.pt")
+        }
     except Exception as exc:  # verified bytes that still do not load: say so, load nothing
         raise CheckpointError(f"{path}: could not be read ({type(exc).__name__}: {exc})") from exc
-    return {"weights": weights, "optimizer": optimizer, "rng_tensors": rng_tensors, "state": state}
+    return {"weights": weights, "optimizer": optimizer, "rng_tensors": rng_tensors, "state": state,
+            "extra": extra}
 
 
 def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:

@@ -148,6 +148,36 @@ class OptimConfig:
 
 
 @dataclass
+class ProcessRewardConfig:
+    """Learned process rewards: an implicit PRM trained online from outcomes (:mod:`turngym.trainers.prm`).
+
+    The PRM is a copy of the policy's model (with LoRA: the base plus its own adapter) trained with
+    its own AdamW between rollout and the policy update; its weights and optimiser are checkpointed
+    and resumed with the policy's. Each turn's process reward (``beta`` x the PRM/reference log-ratio
+    summed over the turn's action tokens) is added to the turn rewards the estimator reads.
+    """
+
+    kind: str = "none"
+    """``none``, ``prime`` (PRIME: cross-entropy on the outcome, reference = the PRM's initial weights)
+    or ``oprl`` (OPRL: trajectory DPO on pairs of one task's episodes ranked by outcome, reference =
+    the policy that played them)."""
+    beta: float = 0.05
+    """Scale of the log-ratio, in the objective and in the rewards."""
+    lr: float = 1e-6
+    """The PRM's AdamW learning rate (betas and weight decay as ``optim``)."""
+    epochs: int = 1
+    """PRM optimiser steps over each step's episodes."""
+    grad_clip: float = 1.0
+    """The PRM's gradient-norm clipping threshold (``0`` disables)."""
+    weight: float = 1.0
+    """Multiplier of the process rewards when they are added to the turn rewards."""
+    combine: str = "add"
+    """``add``: every turn's reward += weight x process reward; ``nonfinal``: all but each episode's
+    last turn, which keeps the outcome unmixed (for ``mt_grpo`` with ``episode_term: outcome``: an
+    outcome-level plus a step-level advantage, as OPRL combines them)."""
+
+
+@dataclass
 class TrainConfig:
     """The run."""
 
@@ -176,6 +206,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    process_reward: ProcessRewardConfig = field(default_factory=ProcessRewardConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as a config file would hold it."""
@@ -187,15 +218,19 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rollout.engine": ("hf", "vllm"),
     "algorithm.info_gain": ("prob", "logprob"),
     "loss.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
+    "process_reward.kind": ("none", "prime", "oprl"),
+    "process_reward.combine": ("add", "nonfinal"),
 }
 POSITIVE: tuple[str, ...] = (
     "rollout.group_size", "rollout.groups_per_step", "rollout.max_new_tokens", "optim.lr",
     "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
     "loss.clip_eps", "rollout.temperature", "model.lora.r", "loss.norm_tokens",
+    "process_reward.beta", "process_reward.lr", "process_reward.epochs",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",
     "train.checkpoint_every", "train.keep_checkpoints", "model.lora.dropout",
+    "process_reward.grad_clip",
 )
 
 

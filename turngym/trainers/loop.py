@@ -5,7 +5,9 @@ One step:
 1. **rollout** - draw ``groups_per_step`` tasks from the data cursor, collect
    ``group_size`` episodes of each with the rollout policy (token in, token out);
 2. **scoring** - when the estimator needs it, score belief gain with the policy
-   (one packed forward pass per episode);
+   (one packed forward pass per episode); with ``process_reward.kind`` set, train the
+   implicit PRM on the step's episodes (PRIME or OPRL, :mod:`turngym.trainers.prm`) and add
+   its turn rewards to the turn rewards the estimator reads;
 3. **advantages** - any registered estimator, or a weighted combination, then
    optionally EMPG's entropy modulation;
 4. **loss** - PPO's clipped objective over the policy's own tokens (masks from the
@@ -126,6 +128,7 @@ class Trainer:
         self.reference = None
         if config.loss.kl_coef > 0 and not _is_peft(model):
             self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        self.prm = self._build_prm()  # before resuming: its checkpointed state is loaded there
         self.step = 0
         self.cursor = config.env.task_seed
         self.checkpoint_dir = self.run_dir / "checkpoints"
@@ -160,12 +163,14 @@ class Trainer:
         return {n: p.detach().clone() for n, p in self.policy.model.named_parameters() if p.requires_grad}
 
     def save(self) -> Path:
-        """Checkpoint the trainable weights, optimiser, RNG states, step and data cursor."""
+        """Checkpoint the trainable weights, optimiser, RNG states, step and data cursor (and the
+        process reward model's weights and optimiser, when there is one)."""
         return save_checkpoint(
             self.checkpoint_dir, self.step, weights=self._trainable_state(),
             optimizer=self.optimizer.state_dict(),
             state={"cursor": self.cursor, "config": self.config.to_dict()},
             keep=self.config.train.keep_checkpoints,
+            extra={"prm": self.prm.state_dict()} if self.prm is not None else None,
         )
 
     def _resume(self) -> bool:
@@ -191,6 +196,11 @@ class Trainer:
             for name, tensor in loaded["weights"].items():
                 params[name].copy_(tensor.to(params[name].device))
         self.optimizer.load_state_dict(loaded["optimizer"])
+        if self.prm is not None:
+            if "prm" not in loaded.get("extra", {}):
+                raise ConfigError(f"checkpoint {path} holds no process reward model (prm.pt), but "
+                                  f"process_reward.kind is {self.config.process_reward.kind!r}")
+            self.prm.load_state_dict(loaded["extra"]["prm"])
         restore_rng(loaded["rng_tensors"], loaded["state"]["rng"])
         self.step = int(loaded["state"]["step"])
         self.cursor = int(loaded["state"]["cursor"])
@@ -228,6 +238,36 @@ class Trainer:
         scorer = BeliefGainScorer(self.policy.model, self.policy.tokenizer,
                                   variant=self.config.algorithm.info_gain)  # type: ignore[arg-type]
         return [gains.tolist() for gains in belief_gains(scorer, records)]
+
+    def _build_prm(self) -> Any:
+        cfg = self.config.process_reward
+        if cfg.kind == "none":
+            return None
+        from turngym.trainers.prm import build_prm
+
+        tokenizer = self.policy.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        return build_prm(
+            self.policy.model, int(pad), objective=cfg.kind, beta=cfg.beta, lr=cfg.lr, epochs=cfg.epochs,
+            grad_clip=cfg.grad_clip, micro_batch_episodes=self.config.optim.micro_batch_episodes,
+        )
+
+    def process_rewards(self, records: Sequence[EpisodeRecord]) -> tuple[list[list[float]], dict[str, float]]:
+        """Train the implicit PRM on ``records`` (one online update), then score their turns.
+
+        Each turn's reward is also written to its record (``turn.info["process_reward"]``).
+        """
+        update = self.prm.update(records)
+        rewards = self.prm.turn_rewards(records)
+        for record, per_turn in zip(records, rewards):
+            for turn, value in zip(record.turns, per_turn):
+                turn.info["process_reward"] = value
+        flat = [v for per in rewards for v in per]
+        return rewards, {
+            "prm_loss": update.loss, "prm_accuracy": update.accuracy, "prm_examples": update.examples,
+            "prm_grad_norm": update.grad_norm,
+            "process_reward_mean": float(np.mean(flat)), "process_reward_std": float(np.std(flat)),
+        }
 
     def turn_entropy(self, records: Sequence[EpisodeRecord]) -> list[list[float]]:
         """Mean policy entropy over each turn's sampled tokens (for EMPG and logging)."""
@@ -375,8 +415,20 @@ class Trainer:
         entropy = self.turn_entropy(usable) if self.config.algorithm.empg is not None else None
         timings["scoring"] = time.perf_counter() - clock
 
+        process = None
+        if self.prm is not None:
+            clock = time.perf_counter()
+            process, prm_metrics = self.process_rewards(usable)
+            metrics.update(prm_metrics)
+            timings["process_reward"] = time.perf_counter() - clock
+
         clock = time.perf_counter()
         batch = turn_batch(usable, info_gain=info_gain, entropy=entropy)
+        if process is not None:
+            from turngym.trainers.prm import with_process_rewards
+
+            cfg = self.config.process_reward
+            batch = with_process_rewards(batch, process, weight=cfg.weight, combine=cfg.combine)
         result = self.advantages(batch)
         tensors = token_tensors(usable, result.advantages, result.clip_ranges)
         timings["advantages"] = time.perf_counter() - clock
