@@ -168,3 +168,12 @@ def test_goal_targets_have_variants_that_each_miss_something(tmp_path):
             if over_price or missing_attribute:
                 assert get_reward(variant, goal, variant.price, chosen).total < 1.0
     assert with_variants >= 0.8 * len(catalogue.goals)
+
+
+def test_default_goal_count_follows_webshops_density():
+    from turngym.envs.webshop.catalogue import default_num_goals
+
+    assert default_num_goals(100_000) == 12_087          # WebShop's 12,087 human goals
+    assert default_num_goals(20_000) == 2_417            # the same density
+    assert default_num_goals(5_000) == 2_000             # every split keeps goals
+    assert default_num_goals(300) == 300                 # at most one a product

@@ -188,6 +188,12 @@ def generated_source(seed: int, num_products: int, num_goals: int) -> tuple[Iter
     return products(), goals_of
 
 
+def default_num_goals(num_products: int) -> int:
+    """WebShop's density of goals (12,087 human goals over 100,000 products), but at least 2,000
+    (so that test, eval and train all have goals) and at most one per product."""
+    return min(num_products, max(2_000, round(num_products * 0.12087)))
+
+
 def _key(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -202,8 +208,8 @@ def open_catalogue(
 ) -> Catalogue:
     """The catalogue for these parameters: already open in this process, cached on disk, or built.
 
-    ``num_goals``: goals of a generated catalogue (default ``min(12087, num_products)``, WebShop's
-    count of human goals). ``files``: build from WebShop's files instead (see
+    ``num_goals``: goals of a generated catalogue (default :func:`default_num_goals`).
+    ``files``: build from WebShop's files instead (see
     :func:`turngym.envs.webshop.loaders.load_files`'s arguments). ``cache_dir``: ``None``/``True``
     for :func:`default_cache_dir`, a path, or ``False`` to build in memory and cache nothing.
     """
@@ -215,7 +221,7 @@ def open_catalogue(
         if not isinstance(num_products, int) or num_products < 1:
             raise ValueError(f"num_products must be a positive int, got {num_products!r}")
         if num_goals is None:
-            num_goals = min(12_087, num_products)
+            num_goals = default_num_goals(num_products)
         params = {"source": "generated", "generator": GENERATOR_VERSION, "seed": int(seed),
                   "num_products": num_products, "num_goals": int(num_goals)}
     params["format"] = FORMAT_VERSION

@@ -112,7 +112,7 @@ class WebShopEnv(TurnEnv):
     Args:
         num_products: size of the generated catalogue (default 100,000, WebShop's full size).
         catalogue_seed: which generated catalogue. ``num_goals``: its goals (default
-            ``min(12087, num_products)``).
+            12,087 per 100,000 products as in WebShop, at least 2,000, at most ``num_products``).
         split: ``"train"`` (goals 1,500 on, the default), ``"eval"`` (500-1,499), ``"test"`` (0-499)
             or ``"all"``: where ``reset`` draws goals from (``options={"task_id": i}`` may pick any).
         observation_mode: ``"text"`` (default), ``"text_rich"`` or ``"html"``.
