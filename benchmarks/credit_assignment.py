@@ -1,13 +1,13 @@
 """Which credit assignment helps? Every estimator x several seeds on one cheap multi-turn task.
 
 The task, **KeyRooms**: a tiny random word-level Llama (``tests/training/tiny.py``'s model)
-walks through ``rooms`` rooms in a row, each opened by its own word (``left``, ``right``,
-``up``, ``down``), within ``max_turns`` turns. Each turn it says one thing:
+walks through ``rooms`` rooms in a row, each opened by its own word (``open``, ``pick``,
+``door``, ``now``), within ``max_turns`` turns. Each turn it says one thing:
 
 - the room's word: the door opens (signal ``door_correct``), on to the next room;
-- another door's word (``left``/``right``/``up``/``down``): a trap door (an unrecoverable
-  mistake): the episode goes on to ``max_turns``, but nothing said there counts, so an
-  estimator that credits whole episodes also blames (or praises) the trapped turns' words;
+- ``left`` or ``right``: a trap door (an unrecoverable mistake): the episode goes on to
+  ``max_turns``, but nothing said there counts, so an estimator that credits whole
+  episodes also blames (or praises) the trapped turns' words;
 - anything else: nothing happens, the room asks again (a recoverable mistake: it costs a turn,
   and the turn budget has ``max_turns - rooms`` spare turns).
 
@@ -52,7 +52,8 @@ if str(ROOT) not in sys.path:
 from turngym.core import ParsedCall, Transition, TurnEnv  # noqa: E402
 from turngym.core.messages import Message, user  # noqa: E402
 
-KEY = ("left", "right", "up", "down")
+KEY = ("open", "pick", "door", "now")
+TRAPS = ("left", "right")
 ESTIMATORS = ("grpo", "rloo", "gigpo", "igpo", "a2tgpo", "mt_grpo", "mapo", "turn_discounted")
 """The study's default estimators: the named six and the other registered turn-level ones."""
 NEEDS_BELIEF_GAIN = ("igpo", "a2tgpo")
@@ -67,7 +68,7 @@ class KeyRoomsEnv(TurnEnv):
     def __init__(self, rooms: int = 3, probe: bool = False, **kwargs: Any) -> None:
         if not 1 <= rooms <= len(KEY):
             raise ValueError(f"rooms must be 1..{len(KEY)}, got {rooms!r}")
-        kwargs.setdefault("max_turns", rooms + 2)
+        kwargs.setdefault("max_turns", 2 * rooms)
         super().__init__(**kwargs)
         self.rooms = rooms
         self.with_probe = probe
@@ -91,7 +92,7 @@ class KeyRoomsEnv(TurnEnv):
             self._room += 1
             signals["door_correct"] = 1.0
             reply = "good"
-        elif text.startswith(KEY):
+        elif text.startswith(TRAPS):
             self._trapped = True
             reply = "bad"
         else:
@@ -197,7 +198,9 @@ def compare_to(summary: Mapping[str, Any], baseline: str = "grpo") -> dict[str, 
         if name == baseline:
             continue
         verdicts[name] = {}
-        for metric in ("final_success_iqm", "auc_iqm"):
+        for metric in ("final_success_iqm", "auc_iqm", "final_outcome_iqm", "outcome_auc_iqm"):
+            if metric not in row or metric not in base:
+                continue
             _, low, high = row[metric]
             _, base_low, base_high = base[metric]
             verdict = "better" if low > base_high else "worse" if high < base_low else "overlap"
@@ -234,11 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--rooms", type=int, default=3)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--groups", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--lr", type=float, default=0.005)
     parser.add_argument("--turn-reward", type=float, default=0.1)
     parser.add_argument("--final-window", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
@@ -265,9 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         curves[name].append(curve)
         outcomes[name].append(outcome)
     summary = summarise(curves, args.final_window)
+    for name, row in summarise(outcomes, args.final_window).items():  # the same statistics of the outcome
+        summary[name]["final_outcome_iqm"] = row["final_success_iqm"]
+        summary[name]["outcome_auc_iqm"] = row["auc_iqm"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = (f"KeyRooms: {args.rooms} rooms in {args.rooms + 2} turns, other words = recoverable, "
+    task = (f"KeyRooms: {args.rooms} rooms in {2 * args.rooms} turns, other words = recoverable, "
             f"wrong door = trap; outcome = rooms opened / {args.rooms}, "
             f"turn reward {args.turn_reward} per door")
     result = {

@@ -41,22 +41,25 @@ def test_key_rooms_rules(study):
     record = play_episode(env, OracleAgent(), seed=0)
     assert record.outcome == 1.0 and len(record.turns) == 3
     # a recoverable mistake: a non-door word costs a turn, the run still succeeds within the spare turns
-    steps = play(env, ["left", "wait", "right", "the", "up"])
-    assert [s[0] for s in steps] == ["good", "now", "good", "now", "good"]
+    steps = play(env, ["open", "wait", "pick", "the", "up", "door"])
+    assert [s[0] for s in steps] == ["good", "now", "good", "now", "now", "good"]
     assert steps[-1][2] and steps[-1][4]["outcome"] == 1.0
-    assert steps[1][4]["anchor"] == "room1|left3" and steps[1][4]["signals"]["waited"] == 1.0
-    # an unrecoverable one: a wrong door word traps; the right words after it count for nothing
-    steps = play(env, ["left", "up", "right", "up", "down"])
-    assert [s[0] for s in steps] == ["good", "bad", "bad", "bad", "bad"]
-    assert [s[4]["anchor"] for s in steps] == ["room1|left4", "trap", "trap", "trap", "trap"]
+    assert steps[1][4]["anchor"] == "room1|left4" and steps[1][4]["signals"]["waited"] == 1.0
+    # an unrecoverable one: a trap door; the right words after it count for nothing
+    steps = play(env, ["open", "left", "pick", "door", "now", "open"])
+    assert [s[0] for s in steps] == ["good", "bad", "bad", "bad", "bad", "bad"]
+    assert [s[4]["anchor"] for s in steps] == ["room1|left5", "trap", "trap", "trap", "trap", "trap"]
     assert steps[-1][2] and steps[-1][4]["outcome"] == pytest.approx(1 / 3)
-    assert [s[1] for s in steps] == [pytest.approx(0.1), 0.0, 0.0, 0.0, pytest.approx(1 / 3)]
+    assert [s[1] for s in steps] == [pytest.approx(0.1), 0.0, 0.0, 0.0, 0.0, pytest.approx(1 / 3)]
+    # out of turns without a trap: the rooms opened so far count
+    steps = play(env, ["open", "the", "the", "the", "the", "the"])
+    assert steps[-1][2] and steps[-1][4]["outcome"] == pytest.approx(1 / 3)
     # the probe names the current room's word (belief gain for igpo / a2tgpo)
     probe_env = study.KeyRoomsEnv(rooms=3, probe=True)
     _, info = probe_env.reset(seed=0)
-    assert info["probe"]["answers"] == ["left"]
-    _, _, _, _, info = probe_env.step("left")
-    assert info["probe"]["answers"] == ["right"]
+    assert info["probe"]["answers"] == ["open"]
+    _, _, _, _, info = probe_env.step("open")
+    assert info["probe"]["answers"] == ["pick"]
 
 
 def test_steps_to_and_summary_statistics(study):

@@ -171,8 +171,10 @@ def plot_demo(run_dir: Path, rows: Mapping[str, Mapping[str, Any]], out_path: Pa
     return out_path
 
 
-def run_demo(plan: DemoPlan, console: Any) -> dict[str, Any]:
-    """All five phases (see the module docstring); returns what ``demo.json`` holds."""
+def run_demo(plan: DemoPlan, console: Any, *, policy: Any | None = None) -> dict[str, Any]:
+    """All five phases (see the module docstring); returns what ``demo.json`` holds.
+
+    ``policy`` replaces the one ``model`` names (tests pass a tiny model)."""
     from turngym.trainers.loop import Trainer
     from turngym.trainers.policies import load_policy
     from turngym.trainers.preflight import check_model
@@ -180,38 +182,38 @@ def run_demo(plan: DemoPlan, console: Any) -> dict[str, Any]:
 
     started, cpu_start = time.perf_counter(), _cpu_seconds()
     sft_cfg, rl_cfg = sft_config_of(plan), rl_config_of(plan)
-    check_model(rl_cfg)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-    console.print(f"[1/6] loading {rl_cfg.model.path} with a LoRA adapter")
-    policy = load_policy(rl_cfg)
-    seconds["load"] = time.perf_counter() - clock
+    if policy is None:
+        check_model(rl_cfg)
+    out = plan.output_dir
+    out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
+    phases: dict[str, dict[str, float]] = {}
 
-    clock = time.perf_counter()
-    console.print(f"[2/6] evaluating the base model on {plan.eval['episodes']} held-out tasks")
-    rows["before"] = table_row(evaluate(plan, policy, "before"))
-    seconds["eval_before"] = time.perf_counter() - clock
+    def timed(name: str, message: str, work: Any) -> Any:
+        number = ("load", "eval_before", "sft", "eval_warm_start", "rl", "eval_after_rl").index(name) + 1
+        console.print(f"[{number}/6] {message}")
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        result = work()
+        phases[name] = {"wall_s": round(time.perf_counter() - wall, 1),
+                        "cpu_s": round(_cpu_seconds() - cpu, 1)}
+        progress = {"seed": plan.seed, "rows": rows, "phases": phases, "finished": False}
+        (out / "demo.json").write_text(json.dumps(progress, indent=1), encoding="utf-8")  # partial results
+        return result
 
-    clock = time.perf_counter()
-    console.print(f"[3/6] warm start: {sft_cfg.train.steps} SFT steps on oracle trajectories")
-    SFTTrainer(sft_cfg, policy=policy, console=console).run()
-    seconds["sft"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    console.print("[4/6] evaluating after the warm start")
-    rows["warm start"] = table_row(evaluate(plan, policy, "warm start"))
-    seconds["eval_warm_start"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    console.print(f"[5/6] RL: {rl_cfg.algorithm.estimator} for {rl_cfg.train.steps} steps on {rl_cfg.env.id}")
-    Trainer(rl_cfg, policy=policy, console=console).run()
-    seconds["rl"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    console.print("[6/6] evaluating after RL")
-    rows["after RL"] = table_row(evaluate(plan, policy, "after RL"))
-    seconds["eval_after_rl"] = time.perf_counter() - clock
+    if policy is None:
+        policy = timed("load", f"loading {rl_cfg.model.path} with a LoRA adapter",
+                       lambda: load_policy(rl_cfg))
+    episodes = plan.eval["episodes"]
+    rows["before"] = timed("eval_before", f"evaluating the base model on {episodes} held-out tasks",
+                           lambda: table_row(evaluate(plan, policy, "before")))
+    timed("sft", f"warm start: {sft_cfg.train.steps} SFT steps on oracle trajectories",
+          lambda: SFTTrainer(sft_cfg, policy=policy, console=console).run())
+    rows["warm start"] = timed("eval_warm_start", "evaluating after the warm start",
+                               lambda: table_row(evaluate(plan, policy, "warm start")))
+    timed("rl", f"RL: {rl_cfg.algorithm.estimator} for {rl_cfg.train.steps} steps on {rl_cfg.env.id}",
+          lambda: Trainer(rl_cfg, policy=policy, console=console).run())
+    rows["after RL"] = timed("eval_after_rl", "evaluating after RL",
+                             lambda: table_row(evaluate(plan, policy, "after RL")))
 
     print_table(rows, console)
 
@@ -219,7 +221,7 @@ def run_demo(plan: DemoPlan, console: Any) -> dict[str, Any]:
         return float(rows[phase]["success_rate"][0])
 
     result = {
-        "seed": plan.seed, "rows": rows, "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "seed": plan.seed, "rows": rows, "phases": phases, "finished": True,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(_cpu_seconds() - cpu_start, 1),
         "load_average": list(os.getloadavg()), "cpu_count": os.cpu_count(),
@@ -229,7 +231,6 @@ def run_demo(plan: DemoPlan, console: Any) -> dict[str, Any]:
             "success_after_rl_minus_warm_start": success("after RL") - success("warm start"),
         },
     }
-    out = plan.output_dir
     (out / "demo.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     plot_demo(out, rows, out / "curves.png")
     report = _report(out)
