@@ -193,3 +193,35 @@ def record_failure(record: EpisodeRecord, reason: str) -> None:
 def failure_reason(exc: BaseException, turn: int) -> str:
     """``"turn 3: ValueError: ..."``: what a failed record's ``error`` says."""
     return f"turn {turn}: {type(exc).__name__}: {exc}"
+
+
+def fork_episode(record: EpisodeRecord, episode_id: str) -> EpisodeRecord:
+    """An independent copy of ``record`` under a new id: a branch that goes on from its last turn.
+
+    Branching rollouts (:mod:`turngym.rollout.branching`) give every continuation of a shared
+    prefix its own record, whose first turns are the prefix's, token for token.
+    """
+    twin = copy.deepcopy(record)
+    twin.episode_id = episode_id
+    return twin
+
+
+def with_probe_answers(record: EpisodeRecord, answers: Sequence[str]) -> EpisodeRecord:
+    """A copy of ``record`` whose probes (opening and every turn's) target ``answers`` instead.
+
+    For belief scoring against answers the environment did not give, e.g. SIOP's outcome
+    clusters (:mod:`turngym.verifiers.outcome_modes`); the forcing prefix and suffix are kept.
+    Raises ``ValueError`` when ``answers`` is empty or the record has no probe to retarget.
+    """
+    answers = [str(a) for a in answers]
+    if not answers or not all(answers):
+        raise ValueError(f"answers must be a non-empty list of non-empty strings, got {answers!r}")
+    twin = copy.deepcopy(record)
+    probes = [twin.metadata.get("opening_probe")] + [t.probe for t in twin.turns]
+    template = next((p for p in probes if isinstance(p, Mapping)), None)
+    if template is None:
+        raise ValueError(f"episode {record.episode_id!r} has no probe (info['probe']) to retarget")
+    twin.metadata["opening_probe"] = {**(twin.metadata.get("opening_probe") or template), "answers": answers}
+    for turn in twin.turns:
+        turn.probe = {**(turn.probe or template), "answers": answers}
+    return twin

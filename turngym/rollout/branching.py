@@ -1,0 +1,368 @@
+"""Branching rollouts: k continuations of the next turn from a shared prefix, and trees of turns.
+
+Two samplers share one mechanism. A :class:`BranchNode` is a point in an episode: the
+environment's :meth:`~turngym.core.TurnEnv.get_state` snapshot after its turn, the
+conversation's token stream (the next prompt) and the record of the path so far.
+
+- :func:`branch` (SLATE's truncated step-level sampling, Samarinas, Chang & Zamani 2026,
+  arXiv:2602.23440, Sec. 3): from one node, sample ``k`` continuations of the *next turn
+  only*. The k prompts are the same token ids, so they go to ONE ``policy.generate`` call
+  and :class:`~turngym.agents.hf_policy.HFPolicy` prefills the shared prefix once (identical
+  prompts of a call are deduplicated; the node's keys/values, kept from the turn that
+  produced it, are reused rather than recomputed). Each continuation is played on the
+  environment restored to the node's snapshot, so siblings differ only at this turn.
+- :func:`grow_tree` (TreePS-RAG's rollout tree, Zhang et al. 2026, arXiv:2601.06922,
+  Sec. 3): every turn is a node; open nodes at the depths in ``branch_depths`` get
+  ``width`` children, the others one, level by level (one ``generate`` call per level),
+  until every path has ended. ``token_budget`` caps the generated tokens spent on
+  branching: once it is reached no node branches any more, and the open paths are only
+  finished (one child each), so every leaf has an outcome. The tree's
+  :attr:`Tree.generated_tokens` counts every sampled token once (a shared prefix is paid
+  once), the unit in which tree and flat sampling are compared at equal cost
+  (:func:`flat_group_size` gives the flat group of the same expected cost).
+
+The exact tree-construction schedule of TreePS-RAG (which nodes to expand under the
+budget) is not reproduced: the published text available here describes it only in words,
+so this module expands every open node at the chosen depths (breadth first), which is the
+simplest schedule with the property the paper asks for (every node's value is a mean over
+descendant outcomes).
+
+Records: :meth:`Tree.records` gives one :class:`~turngym.core.trajectory.EpisodeRecord`
+per leaf (a root-to-leaf path; shared turns appear in every path through them, with the
+same token ids), each with ``metadata["tree"] = {"node_ids": [...], "root": ...}``; the
+node ids are what :func:`turngym.trainers.advantages.tree.tempo_advantages` needs
+(:func:`tree_turn_rows`). Records are built by :mod:`turngym.rollout.records` only.
+
+Any environment with ``get_state``/``set_state`` can be branched (SearchQA, CodeSandbox,
+ToolUse, WebShop, and the toy environments of the tests); the others raise a clear error.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from turngym.agents.chat_template import ChatTemplate, Conversation
+from turngym.agents.policy import Policy, SamplingParams
+from turngym.core.trajectory import EpisodeRecord
+from turngym.rollout.records import (
+    check_reset,
+    check_step,
+    fork_episode,
+    new_episode,
+    record_cutoff,
+    record_reset,
+    record_turn,
+)
+from turngym.rollout.tasks import EnvSource, Task, env_factory, parse_task
+
+
+class BranchingError(RuntimeError):
+    """The environment cannot be branched, or the policy returned something unusable."""
+
+
+@dataclass
+class BranchNode:
+    """A point in an episode from which continuations can be sampled.
+
+    ``node_id`` is the path from the root (``"r"``, ``"r.0"``, ``"r.0.2"``, ...); ``state`` the
+    environment's snapshot after this node's turn (the root: after ``reset``); ``record`` the
+    path's record so far; ``done`` whether the episode ended here (terminated, truncated or
+    cut off); ``action_tokens`` how many tokens this node's turn sampled (0 for the root).
+    """
+
+    node_id: str
+    parent: BranchNode | None
+    state: Any
+    conversation: Conversation
+    record: EpisodeRecord
+    done: bool = False
+    action_tokens: int = 0
+    children: list[BranchNode] = field(default_factory=list)
+
+    @property
+    def depth(self) -> int:
+        """Turns played from the root to here."""
+        return len(self.record.turns)
+
+    @property
+    def prompt_ids(self) -> list[int]:
+        """The next prompt: the token stream of the path so far, ending with the generation prompt."""
+        return self.conversation.ids
+
+
+@dataclass
+class Tree:
+    """A rollout tree: its root, the environment it was grown on and what it cost."""
+
+    root: BranchNode
+    generated_tokens: int = 0
+    generate_calls: int = 0
+
+    def nodes(self) -> list[BranchNode]:
+        """Every node, parents before children (breadth first)."""
+        out, queue = [], [self.root]
+        while queue:
+            node = queue.pop(0)
+            out.append(node)
+            queue.extend(node.children)
+        return out
+
+    def leaves(self) -> list[BranchNode]:
+        """The nodes without children: each ends one root-to-leaf path."""
+        return [n for n in self.nodes() if not n.children]
+
+    def records(self) -> list[EpisodeRecord]:
+        """One record per leaf, in breadth-first order (see the module docstring)."""
+        return [leaf.record for leaf in self.leaves() if leaf is not self.root]
+
+
+def start(
+    env: gym.Env,
+    policy: Policy,
+    task: Task = None,
+    *,
+    chat_template: ChatTemplate | None = None,
+    group_id: str = "tree",
+) -> BranchNode:
+    """Reset ``env`` on ``task`` and return the root node (checks that ``env`` can be branched)."""
+    seed, options = parse_task(task, 0)
+    template = chat_template or ChatTemplate(policy.tokenizer)
+    observation, info = check_reset(env.reset(seed=seed, options=options))
+    record = new_episode(
+        f"{group_id}-r", group_id=group_id,
+        seed=seed, agent=getattr(policy, "name", type(policy).__name__),
+        metadata={"template": template.name, "options": options},
+    )
+    record_reset(record, env, observation, info)
+    conversation = template.start(observation)
+    record.prompt_ids = list(conversation.ids)
+    return BranchNode("r", None, _snapshot(env), conversation, record)
+
+
+def branch(
+    env: gym.Env,
+    policy: Policy,
+    node: BranchNode,
+    k: int,
+    *,
+    sampling: SamplingParams | None = None,
+    max_turns: int | None = None,
+) -> list[BranchNode]:
+    """SLATE's truncated sampling: ``k`` continuations of ``node``'s next turn (see the module docstring).
+
+    All k prompts are ``node.prompt_ids`` and go to one ``policy.generate`` call; each
+    continuation is played on ``env`` restored to ``node.state``. Returns the k children
+    (also appended to ``node.children``). ``env`` is left in the last child's state.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    return _expand(env, policy, [(node, k)], sampling or SamplingParams(), max_turns)[0]
+
+
+def grow_tree(
+    env: EnvSource | gym.Env,
+    policy: Policy,
+    task: Task = None,
+    *,
+    width: int = 2,
+    branch_depths: Sequence[int] | None = None,
+    token_budget: int | None = None,
+    max_turns: int = 8,
+    sampling: SamplingParams | None = None,
+    chat_template: ChatTemplate | None = None,
+    group_id: str = "tree",
+) -> Tree:
+    """Grow a rollout tree (TreePS-RAG) on one task; see the module docstring.
+
+    Args:
+        env: an environment (used for every node, restored by ``set_state``), an id or a factory.
+        policy: a token-level policy.
+        task: the task (seed, None or ``{"seed", "options"}``).
+        width: children of a node that branches.
+        branch_depths: the depths (turns played) at which open nodes branch; default: every depth.
+        token_budget: generated tokens after which no node branches any more (None: no cap);
+            open paths are still finished, so a tree can end somewhat above its budget.
+        max_turns: paths still open after this many turns are cut off (``"max_turns"``).
+        sampling: how to sample; with a seed, level d uses ``seed + 7919 * d``.
+        chat_template: defaults to the policy tokenizer's own.
+        group_id: prefix of the records' ids; all leaves share it as their group.
+    """
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive int, got {width!r}")
+    if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 0):
+        raise ValueError(f"token_budget must be a non-negative int or None, got {token_budget!r}")
+    if not isinstance(max_turns, int) or max_turns < 1:
+        raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
+    depths = None if branch_depths is None else {int(d) for d in branch_depths}
+    sampling = sampling or SamplingParams()
+    owned = not isinstance(env, gym.Env)
+    environment = env_factory(env)() if owned else env  # type: ignore[arg-type]
+    try:
+        root = start(environment, policy, task, chat_template=chat_template, group_id=group_id)
+        tree = Tree(root)
+        frontier = [root]
+        while frontier:
+            depth = frontier[0].depth
+            spent = tree.generated_tokens
+            can_branch = token_budget is None or spent < token_budget
+            wanted = width if can_branch and (depths is None or depth in depths) else 1
+            params = sampling.with_seed(None if sampling.seed is None else sampling.seed + 7919 * depth)
+            children = _expand(environment, policy, [(n, wanted) for n in frontier], params, max_turns)
+            tree.generate_calls += 1
+            tree.generated_tokens += sum(c.action_tokens for group in children for c in group)
+            frontier = [c for group in children for c in group if not c.done]
+        for leaf in tree.leaves():
+            leaf.record.metadata["tree"] = _tree_metadata(leaf)
+            leaf.record.metadata["tree"]["generated_tokens"] = tree.generated_tokens
+        return tree
+    finally:
+        if owned:
+            environment.close()
+
+
+def flat_group_size(tree_tokens: int, mean_episode_tokens: float) -> int:
+    """How many flat episodes cost about ``tree_tokens`` generated tokens (at least 1).
+
+    ``mean_episode_tokens`` is the mean number of tokens a flat episode samples (e.g. from a
+    pilot :func:`~turngym.rollout.collect` run). Used to compare tree and flat sampling at
+    equal cost.
+    """
+    if mean_episode_tokens <= 0 or not math.isfinite(mean_episode_tokens):
+        raise ValueError(f"mean_episode_tokens must be a positive number, got {mean_episode_tokens!r}")
+    return max(1, round(tree_tokens / mean_episode_tokens))
+
+
+def generated_tokens(records: Sequence[EpisodeRecord]) -> int:
+    """Tokens sampled to produce ``records``, each shared tree turn counted once.
+
+    Flat records have no shared turns, so this is the sum of their action tokens; tree
+    records (``metadata["tree"]``) count each node once.
+    """
+    seen: set[tuple[str, str]] = set()
+    total = 0
+    for record in records:
+        nodes = record.metadata.get("tree", {}).get("node_ids")
+        for index, turn in enumerate(record.turns):
+            key = (record.group_id, nodes[index]) if nodes else (record.episode_id, str(index))
+            if key not in seen:
+                seen.add(key)
+                total += len(turn.action_ids)
+    return total
+
+
+def tree_turn_rows(records: Sequence[EpisodeRecord]) -> dict[str, list[Any]]:
+    """Flat per-turn arrays of tree records, for :class:`~turngym.trainers.advantages.TurnBatch`.
+
+    Returns ``group_ids``, ``episode_ids``, ``turn_index``, ``rewards`` and ``node_ids``
+    (the tree node each turn leads to, shared by every path through it), row by row.
+    """
+    keys = ("group_ids", "episode_ids", "turn_index", "rewards", "node_ids")
+    rows: dict[str, list[Any]] = {k: [] for k in keys}
+    for record in records:
+        nodes = record.metadata.get("tree", {}).get("node_ids")
+        if not nodes or len(nodes) != len(record.turns):
+            raise ValueError(
+                f"record {record.episode_id!r} has no tree node ids (metadata['tree']['node_ids']); "
+                "tree rows come from grow_tree(...).records()"
+            )
+        for index, turn in enumerate(record.turns):
+            rows["group_ids"].append(record.group_id)
+            rows["episode_ids"].append(record.episode_id)
+            rows["turn_index"].append(index)
+            rows["rewards"].append(turn.reward)
+            rows["node_ids"].append(f"{record.group_id}/{nodes[index]}")
+    return rows
+
+
+# ----- the one expansion step ---------------------------------------------------------------
+
+
+def _expand(
+    env: gym.Env,
+    policy: Policy,
+    requests: list[tuple[BranchNode, int]],
+    params: SamplingParams,
+    max_turns: int | None,
+) -> list[list[BranchNode]]:
+    """Give each (node, n) n children: one generate call for all, each child played from node.state."""
+    inner = _inner(env)
+    prompts: list[list[int]] = []
+    owners: list[BranchNode] = []
+    for node, n in requests:
+        if node.done:
+            raise ValueError(f"node {node.node_id!r} has ended (its episode is over); it cannot be branched")
+        prompts.extend([node.prompt_ids] * n)
+        owners.extend([node] * n)
+    generations = policy.generate(prompts, params)
+    if len(generations) != len(prompts):
+        raise BranchingError(
+            f"policy.generate returned {len(generations)} generations for {len(prompts)} prompts"
+        )
+    out: list[list[BranchNode]] = [[] for _ in requests]
+    slot = {id(node): i for i, (node, _) in enumerate(requests)}
+    for node, generation in zip(owners, generations):
+        inner.set_state(node.state)
+        conversation = _fork_conversation(node.conversation)
+        text = conversation.action_text(generation.token_ids)
+        observation, reward, terminated, truncated, info = check_step(env.step(text))
+        tokens = conversation.add_turn(generation.token_ids, observation)
+        child_id = f"{node.node_id}.{len(node.children)}"
+        record = fork_episode(node.record, f"{node.record.group_id}-{child_id}")
+        record_turn(
+            record, action_text=text, action_ids=generation.token_ids, action_logprobs=generation.logprobs,
+            observation=observation, observation_ids=tokens.observation_ids, reward=reward,
+            terminated=terminated, truncated=truncated, info=info,
+            extra={"finish_reason": generation.finish_reason, "node_id": child_id},
+        )
+        done = terminated or truncated
+        if not done and max_turns is not None and len(record.turns) >= max_turns:
+            record_cutoff(record, "max_turns")
+            done = True
+        child = BranchNode(
+            child_id, node, _snapshot(env), conversation, record, done, len(generation.token_ids)
+        )
+        node.children.append(child)
+        out[slot[id(node)]].append(child)
+    return out
+
+
+def _fork_conversation(conversation: Conversation) -> Conversation:
+    """An independent copy of a conversation (the template is shared, the streams are not)."""
+    twin = copy.copy(conversation)
+    twin.messages = copy.deepcopy(conversation.messages)
+    twin.ids = list(conversation.ids)
+    twin.prompt_ids = list(conversation.prompt_ids)
+    twin._rendered_ids = list(conversation._rendered_ids)
+    return twin
+
+
+def _tree_metadata(leaf: BranchNode) -> dict[str, Any]:
+    path: list[str] = []
+    node: BranchNode | None = leaf
+    while node is not None and node.parent is not None:
+        path.append(node.node_id)
+        node = node.parent
+    return {"node_ids": path[::-1], "root": "r"}
+
+
+def _inner(env: gym.Env) -> Any:
+    """The environment under Gymnasium's wrappers, which do not forward get_state/set_state."""
+    inner = getattr(env, "unwrapped", env)
+    for name in ("get_state", "set_state"):
+        if not callable(getattr(inner, name, None)):
+            raise BranchingError(f"{type(inner).__name__} has no {name}(): only environments with "
+                                 "get_state/set_state can be branched")
+    return inner
+
+
+def _snapshot(env: gym.Env) -> Any:
+    try:
+        return _inner(env).get_state()
+    except NotImplementedError as exc:
+        raise BranchingError(f"{exc}; only environments with get_state/set_state can be branched") from exc
