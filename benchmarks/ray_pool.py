@@ -11,7 +11,8 @@ transport are timed), all through the one episode runner:
   seconds per step: in-process, and with ``--light-envs`` episodes in flight sharing
   one actor (many light environments per actor).
 - ``code_sandbox``: CodeSandbox episodes per second with 1 and 2 actors (one
-  episode in flight per actor), and in-process with 1 and 2 threads for reference.
+  episode in flight per actor), and in-process with 1 and 2 threads for reference; every
+  variant is warmed first (a process's first step starts its sandbox).
 
 The machine is shared: ``load_before`` is the 1-minute load average when the script started,
 so the figures can be read against it. Prints one JSON object.
@@ -113,15 +114,14 @@ def main() -> None:
     # --- CodeSandbox: heavy environments scale with actors -----------------------------------
     code_tasks = list(range(args.code_episodes))
     code: dict[str, Any] = {}
+    _runner("turngym/CodeSandbox-v0", "CodeSandbox", [0], 1)  # warm: the first step starts the sandbox
     for threads in (1, 2):
         code[f"in_process_{threads}_threads"] = _runner("turngym/CodeSandbox-v0", "CodeSandbox", code_tasks,
                                                        threads)
     for actors in (1, 2):
         with RayEnvPool("turngym/CodeSandbox-v0", actors=actors, num_cpus_per_actor=1.0) as pool:
-            warm = [pool() for _ in range(actors)]  # one per actor: every actor started before timing
-            for env in warm:
-                env.reset(seed=0)
-                env.close()
+            # Warm every actor (its first step starts its sandbox): one episode in flight per actor.
+            _runner(pool, "CodeSandbox", list(range(actors)), actors)
             code[f"ray_{actors}_actors"] = _runner(pool, "CodeSandbox", code_tasks, actors)
     code["speedup_2_vs_1_actors"] = round(
         code["ray_2_actors"]["episodes_per_s"] / code["ray_1_actors"]["episodes_per_s"], 2)
