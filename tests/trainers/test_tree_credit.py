@@ -1,0 +1,75 @@
+"""Tree credit (TEMPO, TreePS-RAG step values) against hand-computed values, and SIOP's turn rewards."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from turngym.trainers.advantages import TurnBatch, estimate
+from turngym.trainers.advantages.tree import tempo_advantages, tree_step_advantages, tree_values
+
+# root -> A, B;  A -> A0 (R=1), A1 (R=0);  B -> B0 (R=1).  Three paths, rows given shuffled.
+ROWS = [  # (episode, turn, node, reward)
+    (3, 1, "B0", 1.0), (1, 0, "A", 0.0), (2, 1, "A1", 0.0),
+    (1, 1, "A0", 1.0), (3, 0, "B", 0.0), (2, 0, "A", 0.0),
+]
+
+
+def _batch(rows=ROWS):
+    episodes, turns, nodes, rewards = zip(*[(e, t, n, r) for e, t, n, r in rows])
+    return TurnBatch(["g"] * len(rows), episodes, turns, rewards), list(nodes)
+
+
+def test_node_values_are_the_mean_outcome_of_descendants():
+    batch, nodes = _batch()
+    values = tree_values(batch, nodes)
+    by_node = dict(zip(nodes, values["value"].tolist()))
+    assert by_node == {"A": 0.5, "B": 1.0, "A0": 1.0, "A1": 0.0, "B0": 1.0}
+    parent = dict(zip(nodes, values["parent_value"].tolist()))
+    assert parent["A"] == parent["B"] == pytest.approx(2 / 3)  # the root: the group mean
+    assert parent["A0"] == parent["A1"] == 0.5 and parent["B0"] == 1.0
+    branches = dict(zip(nodes, values["branches"].tolist()))
+    assert branches == {"A": 2, "B": 2, "A0": 2, "A1": 2, "B0": 1}
+    assert dict(zip(nodes, values["visits"].tolist())) == {"A": 2, "B": 1, "A0": 1, "A1": 1, "B0": 1}
+
+
+def test_step_advantages_by_path_and_by_siblings():
+    batch, nodes = _batch()
+    path = dict(zip(nodes, tree_step_advantages(batch, node_ids=nodes, mode="path").advantages.tolist()))
+    assert path == pytest.approx({"A": 0.5 - 2 / 3, "B": 1 - 2 / 3, "A0": 0.5, "A1": -0.5, "B0": 0.0})
+    sib = dict(zip(nodes, tree_step_advantages(batch, node_ids=nodes, mode="sibling").advantages.tolist()))
+    assert sib == pytest.approx({"A": -0.25, "B": 0.25, "A0": 0.5, "A1": -0.5, "B0": 0.0})
+
+
+def test_tempo_is_grpo_plus_the_branch_gated_td_term():
+    batch, nodes = _batch()
+    grpo = estimate("grpo", batch).advantages
+    tempo = tempo_advantages(batch, node_ids=nodes).advantages
+    std = math.sqrt(1 / 3)  # sample std of the returns (1, 0, 1)
+    episode_adv = {e: (r - 2 / 3) / (std + 1e-6) for e, r in {1: 1.0, 2: 0.0, 3: 1.0}.items()}
+    td = {"A": -1 / 6, "B": 1 / 3, "A0": 0.5, "A1": -0.5, "B0": 0.0}  # B0: its parent does not branch
+    expected = [episode_adv[e] + td[n] for (e, _, n, _) in ROWS]
+    assert tempo.tolist() == pytest.approx(expected)
+    assert np.array_equal(tempo_advantages(batch, node_ids=nodes, td_weight=0.0).advantages, grpo)
+    scaled = tempo_advantages(batch, node_ids=nodes, td_norm="std").advantages
+    assert scaled.tolist() == pytest.approx([episode_adv[e] + td[n] / (std + 1e-6) for (e, _, n, _) in ROWS])
+
+
+def test_flat_group_gets_credit_only_at_the_root_split():
+    """Without shared turns the only branch point is the root: TD = R_i - mean at turn 0, 0 after."""
+    rows = [(1, 0, "a0", 0.0), (1, 1, "a1", 1.0), (2, 0, "b0", 0.0), (2, 1, "b1", 0.0)]
+    batch, nodes = _batch(rows)
+    td = tempo_advantages(batch, node_ids=nodes).advantages - estimate("grpo", batch).advantages
+    assert td.tolist() == pytest.approx([0.5, 0.0, -0.5, 0.0])
+
+
+def test_bad_node_ids_are_clear_errors():
+    batch, nodes = _batch()
+    with pytest.raises(ValueError, match="one per turn"):
+        tempo_advantages(batch, node_ids=nodes[:-1])
+    with pytest.raises(ValueError, match="two parents"):
+        tree_values(batch, [n if n != "A1" else "B0" for n in nodes])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        tree_step_advantages(batch, node_ids=nodes, mode="uncle")
