@@ -29,8 +29,11 @@ Two replacements, both documented where they are:
 - The token-set similarity is thefuzz's ``token_set_ratio`` (strings forced to ASCII,
   lower-cased, non-alphanumerics turned to spaces, score rounded to an integer) computed with
   rapidfuzz: the same numbers as thefuzz >= 0.20, which is built on rapidfuzz. WebShop pins
-  thefuzz 0.19, the older implementation of the same algorithm (python-Levenshtein's ratio
-  when installed, else difflib's, which can differ slightly).
+  thefuzz 0.19, the older implementation (python-Levenshtein's ratio when installed, else
+  difflib's). Checked against thefuzz 0.19.0 on all 254,016 ordered pairs of the generator's
+  attributes, option values and nouns: identical scores with python-Levenshtein; with difflib
+  (WebShop's requirements do not list python-Levenshtein) a fifth of the scores differ, all
+  far below the threshold, and no ``> 85`` decision differs.
 - WebShop finds a title's nouns with spaCy's ``en_core_web_sm`` tagger (tokens tagged
   ``NOUN``/``PROPN``). turngym does without spaCy: :func:`title_nouns` keeps the title's
   lower-cased alphabetic words of two or more letters that are not English function words,
