@@ -73,3 +73,17 @@ def test_bad_node_ids_are_clear_errors():
         tree_values(batch, [n if n != "A1" else "B0" for n in nodes])
     with pytest.raises(ValueError, match="mode must be one of"):
         tree_step_advantages(batch, node_ids=nodes, mode="uncle")
+
+
+def test_slate_benchmark_measures_a_variance_reduction_close_to_t():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "slate_variance.py"
+    spec = importlib.util.spec_from_file_location("slate_variance", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.measure(trials=3000, k=4, p=0.5, horizons=[1, 4], seed=1)["rows"]
+    assert rows[0]["variance_ratio"] == pytest.approx(1.0, abs=0.15)
+    assert rows[1]["variance_ratio"] == pytest.approx(4.0, rel=0.15)
+    assert rows[1]["mse_ratio"] > 4.0
