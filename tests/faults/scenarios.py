@@ -91,6 +91,26 @@ def kill_after(pid: int, seconds: float) -> int:
     return wait(pid)
 
 
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def kill_when_grown(pid: int, path: Path, lines: int, *, extra_s: float = 0.0,
+                    timeout_s: float = 120.0) -> int:
+    """SIGKILL ``pid`` ``extra_s`` after ``path`` has ``lines`` more lines than now (so: mid-run)."""
+    target = _lines(path) + lines
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _lines(path) < target:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        time.sleep(0.002)
+    return kill_after(pid, extra_s)
+
+
 def die_on_call(owner: Any, name: str, call: int = 1, *, before: bool = True) -> None:
     """Make the ``call``-th call of ``owner.name`` SIGKILL this process (before or after it runs)."""
     original = getattr(owner, name)
@@ -130,7 +150,7 @@ def disk_full(owner: Any, name: str, after: int = 0) -> Iterator[None]:
 # ----- evaluation --------------------------------------------------------------------------
 
 
-def eval_plan(tasks: int = 30) -> Any:
+def eval_plan(tasks: int = 60) -> Any:
     from turngym.bench.run import EvalPlan
 
     return EvalPlan(env_ids=[ENV], agent="random", tasks=list(range(tasks)), samples=2,
@@ -192,9 +212,9 @@ def eval_kills(root: Path, *, random_kills: int = 12, seed: int = 0) -> Tally:
     reference = eval_reference(root)
     rng = random.Random(seed)
     run_dir = root / "eval-killed"
-    for _ in range(random_kills):
+    for _ in range(random_kills):  # after a random number of new episodes, at a random moment
         pid = in_child(lambda: run_eval(eval_plan(), SlowRandom(), run_dir, progress=False))
-        if kill_after(pid, rng.uniform(0.05, 0.6)) == -signal.SIGKILL:
+        if kill_when_grown(pid, run_dir / "episodes.jsonl", rng.randint(1, 5)) == -signal.SIGKILL:
             tally.faults["sigkill_eval_random"] += 1
     for call, before in ((3, True), (7, False), (11, True)):  # inside the append: torn and whole lines
         def torn_append(call: int = call, before: bool = before) -> None:
@@ -315,7 +335,7 @@ def train_config(root: Path, name: str) -> Any:
         "rollout": {"group_size": 4, "groups_per_step": 2, "max_new_tokens": 3},
         "algorithm": {"estimator": "grpo"},
         "optim": {"lr": 0.01, "minibatch_episodes": 4, "micro_batch_episodes": 2, "ppo_epochs": 2},
-        "train": {"steps": 6, "checkpoint_every": 1, "progress": False},
+        "train": {"steps": 10, "checkpoint_every": 1, "progress": False},
     })
 
 
@@ -373,13 +393,13 @@ def train_kills(root: Path, *, random_kills: int = 4, seed: int = 1) -> Tally:
 
     tally = Tally()
     reference = _train_state(train_reference(root))
-    points: list[tuple[str, Callable[[], None]]] = [
-        ("sigkill_train_rollout", lambda: die_on_call(loop.Trainer, "collect", 2)),
-        ("sigkill_train_update", lambda: die_on_call(loop.Trainer, "update", 3)),
-        ("sigkill_train_checkpoint_write", lambda: die_on_call(checkpoint_module.os, "replace", 2)),
-        ("sigkill_train_metrics_append", lambda: die_on_call(metrics_module.MetricsLogger, "log", 4,
+    points: list[tuple[str, Callable[[], None]]] = [  # each dies within the child's first step or two
+        ("sigkill_train_rollout", lambda: die_on_call(loop.Trainer, "collect", 1)),
+        ("sigkill_train_update", lambda: die_on_call(loop.Trainer, "update", 2)),
+        ("sigkill_train_checkpoint_write", lambda: die_on_call(checkpoint_module.torch, "save", 2)),
+        ("sigkill_train_metrics_append", lambda: die_on_call(metrics_module.MetricsLogger, "log", 1,
                                                              before=False)),
-        ("sigkill_train_trajectory_write", lambda: die_on_call(loop, "write_episodes", 5)),
+        ("sigkill_train_trajectory_write", lambda: die_on_call(loop, "write_episodes", 1)),
     ]
     name = "train-killed"
     for kind, arm in points:
@@ -390,9 +410,10 @@ def train_kills(root: Path, *, random_kills: int = 4, seed: int = 1) -> Tally:
         if wait(in_child(work)) == -signal.SIGKILL:
             tally.faults[kind] += 1
     rng = random.Random(seed)
-    for _ in range(random_kills):
+    for _ in range(random_kills):  # after the child's first new step, at a random moment
         pid = in_child(lambda: _trainer(root, name).run())
-        if kill_after(pid, rng.uniform(0.3, 3.0)) == -signal.SIGKILL:
+        metrics = root / name / "metrics.jsonl"
+        if kill_when_grown(pid, metrics, 1, extra_s=rng.uniform(0.0, 0.4)) == -signal.SIGKILL:
             tally.faults["sigkill_train_random"] += 1
     assert wait(in_child(lambda: _trainer(root, name).run())) == 0
     tally.check(_same_training(_train_state(root / name), reference),
