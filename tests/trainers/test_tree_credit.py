@@ -87,3 +87,83 @@ def test_slate_benchmark_measures_a_variance_reduction_close_to_t():
     assert rows[0]["variance_ratio"] == pytest.approx(1.0, abs=0.15)
     assert rows[1]["variance_ratio"] == pytest.approx(4.0, rel=0.15)
     assert rows[1]["mse_ratio"] > 4.0
+
+
+# ----- SIOP ----------------------------------------------------------------------------------
+
+
+def test_outcome_modes_and_the_reliability_aware_target():
+    from turngym.verifiers.outcome_modes import cluster_answers, outcome_modes, siop_turn_rewards
+
+    assert cluster_answers(["Paris", "paris!", "", "Lyon", None]) == [0, 0, None, 1, None]
+    assert cluster_answers(["new york city", "york new city", "boston"], similarity=0.9) == [0, 0, 1]
+    modes = outcome_modes(["Paris", "Paris", "Paris", "Lyon"], reliability=[0.0, 0.0, 0.0, 1.0], eta=2.0)
+    m = np.array([0.75, 0.25])
+    q = m * np.exp(2.0 * np.array([0.0, 1.0]))
+    assert modes.frequency.tolist() == m.tolist()
+    assert modes.target.tolist() == pytest.approx((q / q.sum()).tolist())
+    assert modes.representatives == ("Paris", "Lyon") and modes.target_of(3) == pytest.approx(q[1] / q.sum())
+    rewards = siop_turn_rewards(np.log([0.2, 0.1, 0.4]), 0.6, lam=0.5)
+    assert rewards.tolist() == pytest.approx([0.6 * math.log(0.5), 0.6 * math.log(4) + 0.5 * 0.6])
+    with pytest.raises(ValueError, match="similarity"):
+        cluster_answers(["x"], similarity=0.0)
+    with pytest.raises(ValueError, match="labels must be 0..C-1"):
+        outcome_modes(["x", "y"], labels=[0, 2])
+
+
+def test_siop_rewards_score_each_episode_against_its_own_cluster(request):
+    import torch
+
+    from tests.training.tiny import TwoDoorsEnv, tiny_policy
+    from turngym.agents.policy import SamplingParams
+    from turngym.rollout import collect
+    from turngym.rollout.records import with_probe_answers
+    from turngym.trainers.advantages.siop import siop_advantages
+    from turngym.trainers.siop import siop_rewards
+    from turngym.verifiers.info_gain import BeliefGainScorer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: OpenMP threads contending on a small shared box are slower
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    policy = tiny_policy(seed=0)
+    records = collect(lambda: TwoDoorsEnv(probe=True), policy, [0], group_size=4,
+                      sampling=SamplingParams(max_new_tokens=3, seed=5), progress=False)
+    answers = dict(zip([r.episode_id for r in records], ["up", "up", "down", None]))
+    scorer = BeliefGainScorer(policy.model, policy.tokenizer)
+    rewards, modes = siop_rewards(scorer, records, answer_of=lambda r: answers[r.episode_id])
+    group = modes[records[0].group_id]
+    assert group.labels == (0, 0, 1, None) and group.target.tolist() == pytest.approx([2 / 3, 1 / 3])
+    for record, r in zip(records, rewards):
+        answer = answers[record.episode_id]
+        if answer is None:
+            assert r.tolist() == [0.0] * len(record.turns)
+            continue
+        logp = scorer.score(with_probe_answers(record, [answer])).logp
+        q = 2 / 3 if answer == "up" else 1 / 3
+        expected = q * np.diff(np.log(np.exp(logp) + 1e-8))
+        expected[-1] += 0.5 * q
+        assert r.tolist() == pytest.approx(expected.tolist())
+        assert not np.allclose(logp, scorer.score(record).logp)  # the cluster's answer, not the gold one
+    rows = [(rec.episode_id, t, float(x)) for rec, r in zip(records, rewards) for t, x in enumerate(r)]
+    batch = TurnBatch(["g"] * len(rows), *zip(*rows))
+    flat = np.array([x for *_, x in rows])
+    z = (flat - flat.mean()) / (flat.std(ddof=1) + 1e-6)
+    adv = siop_advantages(batch).advantages
+    start = 0
+    for r in rewards:  # A_t = sum of z from t to the episode's end
+        n = len(r)
+        expected = np.cumsum(z[start:start + n][::-1])[::-1]
+        assert adv[start:start + n].tolist() == pytest.approx(expected.tolist())
+        start += n
+
+
+def test_module_examples_run():
+    import doctest
+
+    import turngym.trainers.advantages.siop
+    import turngym.trainers.advantages.tree
+    import turngym.verifiers.outcome_modes
+
+    for module in (turngym.trainers.advantages.tree, turngym.trainers.advantages.siop,
+                   turngym.verifiers.outcome_modes):
+        assert doctest.testmod(module).failed == 0

@@ -210,7 +210,7 @@ def with_probe_answers(record: EpisodeRecord, answers: Sequence[str]) -> Episode
     """A copy of ``record`` whose probes (opening and every turn's) target ``answers`` instead.
 
     For belief scoring against answers the environment did not give, e.g. SIOP's outcome
-    clusters (:mod:`turngym.verifiers.outcome_modes`); the forcing prefix and suffix are kept.
+    clusters (:func:`turngym.trainers.siop.siop_rewards`); the forcing prefix and suffix are kept.
     Raises ``ValueError`` when ``answers`` is empty or the record has no probe to retarget.
     """
     answers = [str(a) for a in answers]
