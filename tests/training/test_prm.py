@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.training.tiny import tiny_policy
+from tests.verifiers.conftest import completion, judge_server  # noqa: F401  (a fixture, used by name)
 from turngym.core import ActionError, ParsedCall, Transition, TurnEnv
 from turngym.core.messages import Message, user
 from turngym.trainers.batching import trainable
@@ -20,6 +21,7 @@ from turngym.trainers.config import ConfigError, from_dict
 from turngym.trainers.loop import Trainer
 from turngym.trainers.metrics import read_metrics
 from turngym.trainers.prm import dpo_loss, preference_pairs, prime_loss
+from turngym.verifiers.llm_judge import JudgeWarning
 
 
 class KeyTurnEnv(TurnEnv):
@@ -216,3 +218,37 @@ def test_bad_process_reward_settings_are_refused(tmp_path):
         config(tmp_path, "x", process_reward={"beta": 0.0})
     with pytest.raises(ConfigError, match="process_reward.combine"):
         config(tmp_path, "x", process_reward={"combine": "mean"})
+
+
+def test_a_rubric_in_the_config_reaches_the_estimator_and_a_failing_judge_crashes_nothing(
+        tmp_path, monkeypatch, judge_server):  # noqa: F811  (the fixture imported above)
+    def answer(body):  # the judge answers for turns that said "left" and fails (HTTP 500) otherwise
+        turn = body["messages"][1]["content"].split("TURN TO JUDGE (assistant):\n", 1)[1].split("\n\n")[0]
+        return (200, completion('{"reasoning": "said it", "score": 10}'), 0) if "left" in turn else (
+            500, {"error": "judge down"}, 0)
+
+    judge_server.default = answer
+    judge = {"rubric": "Did it say left?", "model": "judge", "base_url": judge_server.url, "max_retries": 0,
+             "timeout_s": 5}
+    rubric = [[0.5, "signal", {"signal": "said_left"}], [2.0, "llm_judge", judge]]
+    cfg = config(tmp_path, "rubric", "none", process_reward={"rubric": rubric},
+                 rollout={"group_size": 4, "groups_per_step": 2})
+    trainer = make(cfg)
+    seen = []
+    real = Trainer.advantages
+    monkeypatch.setattr(Trainer, "advantages", lambda self, batch: seen.append(batch) or real(self, batch))
+    with pytest.warns(JudgeWarning):
+        result = trainer.train_step()
+    records = trainable(result.records)
+    said = np.array([float("left" in t.action_text) for r in records for t in r.turns])
+    env_rewards = np.array([t.reward for r in records for t in r.turns])
+    np.testing.assert_allclose(seen[0].rewards, env_rewards + 0.5 * said + 2.0 * said)
+    assert result.metrics["rubric_missing"] == int((said == 0).sum())  # every failed judgement is listed
+    kept = [t.info["rubric"]["judgements"]["llm_judge"] for r in records for t in r.turns]
+    assert all((k["score"] is None) == (s == 0) for k, s in zip(kept, said))
+
+
+def test_bad_rubric_settings_are_refused_before_any_model_loads(tmp_path):
+    cfg = config(tmp_path, "bad", "none", process_reward={"rubric": [[1.0, "llm_judge", {"rubric": "x"}]]})
+    with pytest.raises(ConfigError, match=r"process_reward.rubric\[0\]: needs 'model'"):
+        Trainer(cfg, policy=None, env_factory=lambda: KeyTurnEnv())

@@ -24,6 +24,7 @@ class Script:
         self.replies: list = []
         self.default = None
         self.requests: list[dict] = []
+        self.headers: list[dict] = []
         self.lock = threading.Lock()
 
 
@@ -45,6 +46,7 @@ def judge_server():
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             with script.lock:
                 script.requests.append(body)
+                script.headers.append(dict(self.headers))
                 reply = script.replies.pop(0) if script.replies else script.default
             if callable(reply):
                 reply = reply(body)

@@ -3,6 +3,8 @@ subclassing it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.toy_envs import GuessNumberEnv
@@ -63,3 +65,32 @@ def test_bad_rubrics_are_refused():
         Rubric([(1.0, "outcome")])
     with pytest.raises(ValueError, match="at least one"):
         Rubric([])
+
+
+def test_rubric_from_plain_data(judge_server, monkeypatch):
+    from tests.verifiers.conftest import completion
+    from turngym.verifiers.checklist import Checklist as ChecklistType
+    from turngym.verifiers.llm_judge import LLMJudge
+    from turngym.verifiers.rubric_spec import build_rubric
+
+    monkeypatch.setenv("JUDGE_KEY", "secret")
+    endpoint = {"model": "judge", "base_url": judge_server.url, "api_key_env": "JUDGE_KEY", "max_retries": 0}
+    rubric = build_rubric([
+        [1.0, "outcome"],
+        [0.5, "signal", {"signal": "closer", "scale": 2.0}],
+        [0.2, "llm_judge", {"rubric": "good guess?", "high": 5, **endpoint}],
+        [0.3, "checklist", {"criteria": {"0": ["tagged"]}, **endpoint}],
+    ])
+    assert rubric.names == [(1.0, "outcome"), (0.5, "closer"), (0.2, "llm_judge"), (0.3, "checklist")]
+    assert isinstance(rubric.items[2][1], LLMJudge) and isinstance(rubric.items[3][1], ChecklistType)
+    judge_server.default = (200, completion('{"score": 5, "satisfied": true}'), 0)
+    records = guess_episodes()
+    assert rubric.annotate(records) == [[0.25 + 0.2 + 0.3, 0.25 + 0.2, 1.0 + 0.25 + 0.2]]
+    assert all(h["Authorization"] == "Bearer secret" for h in judge_server.headers)
+    assert "secret" not in json.dumps(records[0].to_dict())  # the key is never kept in the records
+    with pytest.raises(ValueError, match=r"rubric\[0\]: unknown verifier kind 'bleu'; accepted: outcome"):
+        build_rubric([[1.0, "bleu", {}]])
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sigal'\] for 'signal'"):
+        build_rubric([[1.0, "signal", {"sigal": "closer"}]])
+    with pytest.raises(ValueError, match="api_key_env names 'NO_SUCH_KEY'"):
+        build_rubric([[1.0, "llm_judge", {**endpoint, "rubric": "x", "api_key_env": "NO_SUCH_KEY"}]])

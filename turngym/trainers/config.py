@@ -175,6 +175,13 @@ class ProcessRewardConfig:
     """``add``: every turn's reward += weight x process reward; ``nonfinal``: all but each episode's
     last turn, which keeps the outcome unmixed (for ``mt_grpo`` with ``episode_term: outcome``: an
     outcome-level plus a step-level advantage, as OPRL combines them)."""
+    rubric: list[list[Any]] = field(default_factory=list)
+    """Judged or model-free verifiers added to the turn rewards (with or without a PRM):
+    ``[[weight, kind, {params}], ...]``, kinds ``outcome``, ``signal``, ``llm_judge``, ``checklist``
+    (:mod:`turngym.verifiers.rubric_spec`). Judgements are kept in ``turn.info["rubric"]``; a judge
+    that fails is a missing signal (adds nothing) and a warning. Combined as ``combine`` says."""
+    rubric_concurrency: int = 4
+    """Verifier calls (endpoint requests) in flight at once."""
 
 
 @dataclass
@@ -225,7 +232,7 @@ POSITIVE: tuple[str, ...] = (
     "rollout.group_size", "rollout.groups_per_step", "rollout.max_new_tokens", "optim.lr",
     "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
     "loss.clip_eps", "rollout.temperature", "model.lora.r", "loss.norm_tokens",
-    "process_reward.beta", "process_reward.lr", "process_reward.epochs",
+    "process_reward.beta", "process_reward.lr", "process_reward.epochs", "process_reward.rubric_concurrency",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",

@@ -108,6 +108,7 @@ class Trainer:
             env_factory = env_source(full_id(config.env.id), config.env.kwargs, config.env.workers)
         self.env_factory = env_factory or (lambda: make_env(config))
         self.loss_norm = preflight(config, self.env_factory)  # the divisor of seq_mean_token_sum_norm
+        self.rubric = self._build_rubric()  # its settings are checked before any model is loaded
         self.run_dir = Path(config.output_dir)
         self._held: ExitStack | None = None  # one writer per run directory: from here to run()'s end
         self._hold_run_dir()
@@ -251,6 +252,25 @@ class Trainer:
             self.policy.model, int(pad), objective=cfg.kind, beta=cfg.beta, lr=cfg.lr, epochs=cfg.epochs,
             grad_clip=cfg.grad_clip, micro_batch_episodes=self.config.optim.micro_batch_episodes,
         )
+
+    def _build_rubric(self) -> Any:
+        cfg = self.config.process_reward
+        if not cfg.rubric:
+            return None
+        from turngym.verifiers.rubric_spec import build_rubric
+
+        try:
+            return build_rubric(cfg.rubric, concurrency=cfg.rubric_concurrency)
+        except (TypeError, ValueError) as exc:
+            where = "process_reward." if str(exc).startswith("rubric[") else "process_reward.rubric: "
+            raise ConfigError(f"{where}{exc}") from exc
+
+    def rubric_rewards(self, records: Sequence[EpisodeRecord]) -> tuple[list[list[float]], dict[str, float]]:
+        """The rubric's per-turn rewards (judgements kept in ``turn.info["rubric"]``)."""
+        rewards = self.rubric.annotate(records)
+        flat = [v for per in rewards for v in per]
+        missing = sum(len(t.info["rubric"]["missing"]) for r in records for t in r.turns)
+        return rewards, {"rubric_reward_mean": float(np.mean(flat)), "rubric_missing": missing}
 
     def process_rewards(self, records: Sequence[EpisodeRecord]) -> tuple[list[list[float]], dict[str, float]]:
         """Train the implicit PRM on ``records`` (one online update), then score their turns.
@@ -415,20 +435,28 @@ class Trainer:
         entropy = self.turn_entropy(usable) if self.config.algorithm.empg is not None else None
         timings["scoring"] = time.perf_counter() - clock
 
-        process = None
+        process = judged = None
         if self.prm is not None:
             clock = time.perf_counter()
             process, prm_metrics = self.process_rewards(usable)
             metrics.update(prm_metrics)
             timings["process_reward"] = time.perf_counter() - clock
+        if self.rubric is not None:
+            clock = time.perf_counter()
+            judged, rubric_metrics = self.rubric_rewards(usable)
+            metrics.update(rubric_metrics)
+            timings["rubric"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         batch = turn_batch(usable, info_gain=info_gain, entropy=entropy)
-        if process is not None:
+        if process is not None or judged is not None:
             from turngym.trainers.prm import with_process_rewards
 
             cfg = self.config.process_reward
-            batch = with_process_rewards(batch, process, weight=cfg.weight, combine=cfg.combine)
+            if process is not None:
+                batch = with_process_rewards(batch, process, weight=cfg.weight, combine=cfg.combine)
+            if judged is not None:
+                batch = with_process_rewards(batch, judged, weight=1.0, combine=cfg.combine)
         result = self.advantages(batch)
         tensors = token_tensors(usable, result.advantages, result.clip_ranges)
         timings["advantages"] = time.perf_counter() - clock
