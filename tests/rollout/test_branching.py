@@ -13,6 +13,7 @@ from turngym.core import TurnEnv
 from turngym.rollout.branching import (
     BranchingError,
     branch,
+    collect_trees,
     flat_group_size,
     generated_tokens,
     grow_tree,
@@ -159,3 +160,19 @@ def test_environments_without_state_cannot_be_branched(policy):
         branch(GuessNumberEnv(), policy, start(GuessNumberEnv(), policy, 0), 0)
     with pytest.raises(ValueError, match="width"):
         grow_tree(GuessNumberEnv(), policy, 0, width=0)
+
+
+def test_collect_trees_feeds_tempo(policy):
+    from turngym.trainers.advantages import TurnBatch, estimate
+    from turngym.trainers.advantages.tree import tempo_advantages, tree_values
+
+    records = collect_trees(lambda: GuessNumberEnv(high=8, max_turns=3), policy, [0, 1], width=2,
+                            branch_depths=[0], max_turns=3, sampling=SAMPLING, run_id="s")
+    assert {r.group_id for r in records} == {"s-g0", "s-g1"}
+    assert len({r.episode_id for r in records}) == len(records)
+    rows = tree_turn_rows(records)
+    batch = TurnBatch(rows["group_ids"], rows["episode_ids"], rows["turn_index"], rows["rewards"])
+    td = tempo_advantages(batch, node_ids=rows["node_ids"]).advantages - estimate("grpo", batch).advantages
+    branches = tree_values(batch, rows["node_ids"])["branches"]
+    assert all(t == 0.0 for t, b in zip(td, branches) if b < 2)  # TEMPO is GRPO off the branch points
+    assert all(b == 2 for b, t in zip(branches, rows["turn_index"]) if t == 0)

@@ -226,6 +226,42 @@ def grow_tree(
             environment.close()
 
 
+def collect_trees(
+    env: EnvSource,
+    policy: Policy,
+    tasks: Sequence[Task],
+    *,
+    width: int = 2,
+    branch_depths: Sequence[int] | None = None,
+    token_budget: int | None = None,
+    max_turns: int = 8,
+    sampling: SamplingParams | None = None,
+    chat_template: ChatTemplate | None = None,
+    run_id: str = "tree",
+) -> list[EpisodeRecord]:
+    """One tree per task (:func:`grow_tree`), as records: the drop-in tree counterpart of
+    :func:`~turngym.rollout.collect` for a training or study loop.
+
+    Task i's leaves form group ``"{run_id}-g{i}"``; each record's ``metadata["tree"]`` holds
+    its node ids (for :func:`tree_turn_rows` and TEMPO) and its tree's ``generated_tokens``.
+    With a sampling seed, task i uses ``seed + 104729 * i`` (levels add ``7919 * depth``).
+    """
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence):
+        raise ValueError("tasks must be a list with one entry (seed, None or {'seed', 'options'}) per tree")
+    sampling = sampling or SamplingParams()
+    records: list[EpisodeRecord] = []
+    for index, task in enumerate(tasks):
+        seed, options = parse_task(task, index)
+        params = sampling.with_seed(None if sampling.seed is None else sampling.seed + 104729 * index)
+        tree = grow_tree(
+            env, policy, {"seed": seed, "options": options}, width=width, branch_depths=branch_depths,
+            token_budget=token_budget, max_turns=max_turns, sampling=params, chat_template=chat_template,
+            group_id=f"{run_id}-g{index}",
+        )
+        records.extend(tree.records())
+    return records
+
+
 def flat_group_size(tree_tokens: int, mean_episode_tokens: float) -> int:
     """How many flat episodes cost about ``tree_tokens`` generated tokens (at least 1).
 
