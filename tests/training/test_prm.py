@@ -252,3 +252,47 @@ def test_bad_rubric_settings_are_refused_before_any_model_loads(tmp_path):
     cfg = config(tmp_path, "bad", "none", process_reward={"rubric": [[1.0, "llm_judge", {"rubric": "x"}]]})
     with pytest.raises(ConfigError, match=r"process_reward.rubric\[0\]: needs 'model'"):
         Trainer(cfg, policy=None, env_factory=lambda: KeyTurnEnv())
+
+
+def test_with_lora_the_prm_is_the_base_with_its_own_adapter(tmp_path):
+    lora = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    policy = tiny_policy(seed=0).add_lora(**lora)
+    cfg = config(tmp_path, "lora", "prime", model={"lora": lora})
+    trainer = Trainer(cfg, policy=policy, env_factory=lambda: KeyTurnEnv())
+    prm = trainer.prm
+    assert prm.reference is None and prm.model is not policy.model  # reference: adapter disabled
+    assert {n for n, p in prm.model.named_parameters() if p.requires_grad} == {
+        n for n, p in policy.model.named_parameters() if p.requires_grad}  # only its adapter trains
+    frozen = {n: p.detach().clone() for n, p in prm.model.named_parameters() if not p.requires_grad}
+    policy_before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
+    records = trainable(trainer.collect())
+    assert all(v == 0.0 for per in prm.turn_rewards(records) for v in per)
+    for _ in range(2):  # LoRA's B starts at 0: the first step moves B only, the log-ratio stays 0 until then
+        assert prm.update(records).examples == len(records)
+    assert any(v != 0.0 for per in prm.turn_rewards(records) for v in per)
+    assert all(torch.equal(p, frozen[n]) for n, p in prm.model.named_parameters() if not p.requires_grad)
+    assert all(torch.equal(p, policy_before[n]) for n, p in policy.model.named_parameters())
+
+
+def save_model(path, seed, hidden, extra_word=None):
+    policy = tiny_policy(seed=seed, hidden=hidden)
+    if extra_word:
+        policy.tokenizer.add_tokens([extra_word])
+    policy.model.save_pretrained(path)
+    policy.tokenizer.save_pretrained(path)
+    return path
+
+
+def test_the_prm_can_be_another_local_model_with_the_policys_tokenizer(tmp_path):
+    other = save_model(tmp_path / "prm-model", seed=5, hidden=32)
+    cfg = config(tmp_path, "other", "oprl", process_reward={"model": str(other)},
+                 rollout={"group_size": 4, "groups_per_step": 2})
+    trainer = make(cfg)
+    assert trainer.prm.model.config.hidden_size == 32 and trainer.policy.model.config.hidden_size == 64
+    assert "prm_loss" in trainer.train_step().metrics
+
+    mismatched = save_model(tmp_path / "other-vocab", seed=5, hidden=32, extra_word="zebra")
+    with pytest.raises(ConfigError, match="another tokenizer than the policy"):
+        make(config(tmp_path, "mismatch", "prime", process_reward={"model": str(mismatched)}))
+    with pytest.raises(ConfigError, match="process_reward.model: cannot load"):
+        make(config(tmp_path, "missing", "prime", process_reward={"model": str(tmp_path / "nowhere")}))

@@ -161,6 +161,10 @@ class ProcessRewardConfig:
     """``none``, ``prime`` (PRIME: cross-entropy on the outcome, reference = the PRM's initial weights)
     or ``oprl`` (OPRL: trajectory DPO on pairs of one task's episodes ranked by outcome, reference =
     the policy that played them)."""
+    model: str | None = None
+    """The PRM: ``null`` for a copy of the policy's model (with LoRA: the base plus its own adapter),
+    or a local Hugging Face directory of a causal LM with the policy's tokenizer (given its own LoRA
+    adapter when ``model.lora`` is set)."""
     beta: float = 0.05
     """Scale of the log-ratio, in the objective and in the rewards."""
     lr: float = 1e-6

@@ -251,7 +251,28 @@ class Trainer:
         return build_prm(
             self.policy.model, int(pad), objective=cfg.kind, beta=cfg.beta, lr=cfg.lr, epochs=cfg.epochs,
             grad_clip=cfg.grad_clip, micro_batch_episodes=self.config.optim.micro_batch_episodes,
+            prm_model=self._load_prm_model() if cfg.model is not None else None,
         )
+
+    def _load_prm_model(self) -> Any:
+        """``process_reward.model``: a local causal LM with the policy's tokenizer (LoRA as configured)."""
+        from turngym.agents.hf_policy import HFPolicy
+
+        cfg, lora = self.config.process_reward, self.config.model.lora
+        first = next(self.policy.model.parameters())
+        try:
+            loaded = HFPolicy.from_pretrained(cfg.model, device=first.device, dtype=first.dtype)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"process_reward.model: cannot load {cfg.model!r}: {exc}") from exc
+        if loaded.tokenizer.get_vocab() != self.policy.tokenizer.get_vocab():
+            raise ConfigError(
+                f"process_reward.model: {cfg.model!r} has another tokenizer than the policy; an implicit "
+                "PRM scores the policy's own token ids, so it needs the same vocabulary"
+            )
+        if lora is not None:
+            loaded.add_lora(r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
+                            target_modules=lora.target_modules)
+        return loaded.model
 
     def _build_rubric(self) -> Any:
         cfg = self.config.process_reward

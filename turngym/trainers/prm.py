@@ -374,17 +374,18 @@ def with_process_rewards(
 
 def build_prm(
     policy_model: Any, pad_token_id: int, *, objective: str, beta: float, lr: float, epochs: int,
-    grad_clip: float, micro_batch_episodes: int, copy_model: Callable[[Any], Any] | None = None,
+    grad_clip: float, micro_batch_episodes: int, prm_model: Any | None = None,
 ) -> ImplicitPRM:
-    """The default PRM: a copy of the policy's model (its own adapter when the policy has LoRA).
+    """The PRM: ``prm_model`` (any causal LM over the policy's tokenizer) or, by default, a copy of
+    the policy's model (its own adapter when the policy has LoRA).
 
-    PRIME's reference is the copy's initial state (the base with the copy's adapter disabled, or
-    a frozen second copy); OPRL's is the live policy (``pi_theta_old`` while the PRM trains).
+    PRIME's reference is the PRM's initial state (the base with the PRM's adapter disabled, or a
+    frozen copy); OPRL's is the live policy (``pi_theta_old`` while the PRM trains).
     """
     import copy
 
-    make = copy_model or copy.deepcopy
-    model = make(policy_model)
+    make: Callable[[Any], Any] = copy.deepcopy
+    model = make(policy_model) if prm_model is None else prm_model
     model.eval()
     peft = hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
     if objective == "oprl":
@@ -392,7 +393,7 @@ def build_prm(
     elif peft:
         reference = None
     else:
-        reference = make(policy_model).eval().requires_grad_(False)
+        reference = make(model).eval().requires_grad_(False)
     return ImplicitPRM(
         model, pad_token_id, objective=objective, reference=reference, beta=beta, lr=lr,
         grad_clip=grad_clip, epochs=epochs, micro_batch_episodes=micro_batch_episodes,
