@@ -35,6 +35,8 @@ node ids are what :func:`turngym.trainers.advantages.tree.tempo_advantages` need
 
 Any environment with ``get_state``/``set_state`` can be branched (SearchQA, CodeSandbox,
 ToolUse, WebShop, and the toy environments of the tests); the others raise a clear error.
+Unlike :func:`~turngym.rollout.collect`, an environment that raises while a tree grows stops
+the tree (the error propagates): there is no per-branch failure isolation or step timeout.
 """
 
 from __future__ import annotations
@@ -296,7 +298,10 @@ def tree_turn_rows(records: Sequence[EpisodeRecord]) -> dict[str, list[Any]]:
     """Flat per-turn arrays of tree records, for :class:`~turngym.trainers.advantages.TurnBatch`.
 
     Returns ``group_ids``, ``episode_ids``, ``turn_index``, ``rewards`` and ``node_ids``
-    (the tree node each turn leads to, shared by every path through it), row by row.
+    (the tree node each turn leads to, shared by every path through it), row by row,
+    episode-major in record order: the row order of
+    :func:`turngym.trainers.batching.turn_batch` for the same records, so ``node_ids`` can go
+    with a trainer's own batch.
     """
     keys = ("group_ids", "episode_ids", "turn_index", "rewards", "node_ids")
     rows: dict[str, list[Any]] = {k: [] for k in keys}
