@@ -195,3 +195,34 @@ def test_token_policy_collects_the_same_records_through_the_pool(ray_cluster):
     local = collect(factory, policy, [3, 4], group_size=2, sampling=sampling, run_id="c", progress=False)
     assert all(r.status == "ok" for r in remote) and sum(len(r.turns) for r in remote) >= 4
     assert [_comparable(r) for r in remote] == [_comparable(r) for r in local]
+
+
+@pytest.mark.slow
+def test_trainer_rollouts_through_the_pool_equal_local_ones(ray_cluster, tmp_path):
+    # The trainer's own path (Trainer.collect -> collect() with its env factory), env.workers=ray:2,
+    # on an environment registered in this process only (its spec travels to the actors).
+    import gymnasium as gym
+
+    from tests.training.tiny import tiny_policy
+    from turngym.trainers.config import from_dict
+    from turngym.trainers.loop import Trainer
+
+    if "turngym/TwoDoors-v0" not in gym.registry:
+        gym.register("turngym/TwoDoors-v0", entry_point="tests.training.tiny:TwoDoorsEnv")
+    records = {}
+    for workers in ("local", "ray:2"):
+        config = from_dict({
+            "seed": 3, "output_dir": str(tmp_path / workers.replace(":", "_")),
+            "env": {"id": "turngym/TwoDoors-v0", "workers": workers}, "model": {"lora": None},
+            "rollout": {"group_size": 4, "groups_per_step": 2, "max_new_tokens": 3},
+            "optim": {"minibatch_episodes": 8, "micro_batch_episodes": 8},
+            "train": {"steps": 1, "progress": False, "save_trajectories": False},
+        })
+        trainer = Trainer(config, policy=tiny_policy(seed=0))
+        if workers != "local":
+            assert isinstance(trainer.env_factory, RayEnvPool)
+        records[workers] = trainer.collect()
+        if workers != "local":
+            trainer.env_factory.close()
+    assert len(records["local"]) == 8 and all(r.status == "ok" for r in records["ray:2"])
+    assert [_comparable(r) for r in records["ray:2"]] == [_comparable(r) for r in records["local"]]

@@ -63,9 +63,11 @@ class EnvCallTimeout(TimeoutError):
 class _EnvHost:
     """The actor: a process holding several environments, addressed by key."""
 
-    def __init__(self, env: EnvSource, env_kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, env: EnvSource, env_kwargs: Mapping[str, Any], spec: Any = None) -> None:
         import turngym  # noqa: F401  (registers the turngym ids in this process)
 
+        if spec is not None and spec.id not in gym.registry:  # registered in the driver at run time
+            gym.registry[spec.id] = spec
         self._make = env_factory(env, **dict(env_kwargs))
         self._envs: dict[int, gym.Env] = {}
 
@@ -176,6 +178,9 @@ class RayEnvPool:
         self.call_timeout_s = call_timeout_s
         self.start_timeout_s = start_timeout_s
         self.ray_init = dict(ray_init or {})
+        # An id registered in this process only (a test's, a user's turngym.register call) travels
+        # to the actors with its spec, which gymnasium.make there needs.
+        self._spec = gym.registry.get(env) if isinstance(env, str) else None
         self.__name__ = source_label(env)  # what the runner writes as env_id before the first reset
         self._lock = threading.Lock()
         self._pool: list[_Actor] = []
@@ -242,7 +247,7 @@ class RayEnvPool:
             remote = ray.remote(_EnvHost).options(
                 num_cpus=self.num_cpus_per_actor, max_concurrency=self.threads_per_actor,
             )
-            handle = remote.remote(self.env, self.env_kwargs)
+            handle = remote.remote(self.env, self.env_kwargs, self._spec)
             actor = _Actor(handle, next(self._index), ready=handle.pid.remote())
             self._pool.append(actor)
             live.append(actor)
