@@ -218,6 +218,16 @@ def test_bad_process_reward_settings_are_refused(tmp_path):
         config(tmp_path, "x", process_reward={"beta": 0.0})
     with pytest.raises(ConfigError, match="process_reward.combine"):
         config(tmp_path, "x", process_reward={"combine": "mean"})
+    with pytest.raises(ConfigError, match="oprl learns from pairs.*group_size must be >= 2"):
+        config(tmp_path, "x", "oprl", rollout={"group_size": 1})
+
+
+def test_scoring_before_the_update_uses_the_prm_of_the_previous_step(tmp_path):
+    first = make(config(tmp_path, "before", "prime", process_reward={"score_before_update": True}))
+    result = first.train_step()
+    assert result.metrics["prm_examples"] > 0 and result.metrics["process_reward_std"] == 0.0  # untrained
+    after = make(config(tmp_path, "after", "prime"))
+    assert after.train_step().metrics["process_reward_std"] > 0.0
 
 
 def test_a_rubric_in_the_config_reaches_the_estimator_and_a_failing_judge_crashes_nothing(

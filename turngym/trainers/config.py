@@ -171,6 +171,9 @@ class ProcessRewardConfig:
     """The PRM's AdamW learning rate (betas and weight decay as ``optim``)."""
     epochs: int = 1
     """PRM optimiser steps over each step's episodes."""
+    score_before_update: bool = False
+    """Score the step's turns with the PRM as it was before this step's update (``false``: update on
+    the step's episodes first, then score them with the updated PRM, as OPRL's step rewards are)."""
     grad_clip: float = 1.0
     """The PRM's gradient-norm clipping threshold (``0`` disables)."""
     weight: float = 1.0
@@ -365,6 +368,9 @@ def validate(config: Config) -> Config:
     if not re.fullmatch(r"local|ray:[1-9][0-9]*", config.env.workers):
         raise ConfigError(f"env.workers: {config.env.workers!r} is not allowed; accepted: local, ray:N "
                           "(N >= 1 Ray actors)")
+    if config.process_reward.kind == "oprl" and config.rollout.group_size < 2:
+        raise ConfigError(f"process_reward.kind: oprl learns from pairs of one task's episodes, so "
+                          f"rollout.group_size must be >= 2 (it is {config.rollout.group_size})")
     if config.algorithm.empg is not None:
         unknown = sorted(set(config.algorithm.empg) - {"k", "zeta"})
         if unknown:

@@ -298,8 +298,12 @@ class Trainer:
 
         Each turn's reward is also written to its record (``turn.info["process_reward"]``).
         """
-        update = self.prm.update(records)
-        rewards = self.prm.turn_rewards(records)
+        if self.config.process_reward.score_before_update:
+            rewards = self.prm.turn_rewards(records)
+            update = self.prm.update(records)
+        else:
+            update = self.prm.update(records)
+            rewards = self.prm.turn_rewards(records)
         for record, per_turn in zip(records, rewards):
             for turn, value in zip(record.turns, per_turn):
                 turn.info["process_reward"] = value

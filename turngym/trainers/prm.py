@@ -34,8 +34,9 @@ Two objectives, chosen by ``objective``:
   one as ``tau+``; ``pi_old`` is the policy that played the episodes (the trainer's
   policy before this step's update), as in the paper.
 
-Both are trained on each step's fresh episodes, then score them (the paper's order: the
-PRM is updated first, the step rewards come from the updated PRM). Each episode is scored
+Both are trained on each step's fresh episodes, then score them (OPRL's order: its step
+rewards come from "the currently updated PRM"; the trainer's ``process_reward.score_before_update``
+scores with the PRM of the previous step instead). Each episode is scored
 in one forward pass of its whole token sequence (the action tokens are read in place; no
 branches are needed, unlike belief gain's packed probes), micro-batched like the policy.
 """
