@@ -7,7 +7,8 @@ One step:
 2. **scoring** - when the estimator needs it, score belief gain with the policy
    (one packed forward pass per episode); with ``process_reward.kind`` set, train the
    implicit PRM on the step's episodes (PRIME or OPRL, :mod:`turngym.trainers.prm`) and add
-   its turn rewards to the turn rewards the estimator reads;
+   its turn rewards to the turn rewards the estimator reads; likewise a
+   ``process_reward.rubric`` of weighted verifiers (LLM judge, checklist, signals);
 3. **advantages** - any registered estimator, or a weighted combination, then
    optionally EMPG's entropy modulation;
 4. **loss** - PPO's clipped objective over the policy's own tokens (masks from the
