@@ -25,13 +25,19 @@ SAMPLING = SamplingParams(temperature=1.0, max_new_tokens=6, seed=11)
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
+def tokenizer(request):
+    """SmolLM2's tokenizer; read from the GGUF once (~10 s of CPU), then from pytest's cache."""
     from transformers import AutoTokenizer
 
     from turngym.agents.models import smollm2_gguf_path
 
+    saved = request.config.cache.mkdir("smollm2-tokenizer")
+    if (saved / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(str(saved), local_files_only=True)
     path = smollm2_gguf_path()
-    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    loaded = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    loaded.save_pretrained(str(saved))
+    return loaded
 
 
 @pytest.fixture
