@@ -5,20 +5,33 @@ user turn by user turn) with fresh back-end state every episode:
 
 * turngym: ``ToolUseEnv`` episodes, ``reset`` then ``step(env.oracle_action())`` until the
   end (each user turn: one action with all its gold calls as OpenAI tool calls, then a
-  text answer; no agent or recording around it), which also runs the gold
-  calls a second time on the reference back-ends and judges every turn (state check,
-  response check, MatchTIR matching, anchors);
+  text answer; no agent or recording around it). Each episode's back-ends are a fresh
+  copy of the task's initial state; on top of executing the calls, every stage is judged
+  (state check against the gold run, response check, MatchTIR matching) and every step
+  hashes the back-ends' state for ``info["anchor"]``;
 * bfcl-eval: ``execute_multi_turn_func_call`` on each turn's gold call strings, with a new
   model name per episode (its instances are cached in module globals by model name and
-  task id; they are deleted after each episode, outside the timed region).
-
+  task id; they are deleted after each episode, outside the timed region), i.e. fresh
+  instances loaded by ``_load_scenario`` every episode and nothing checked;
 * bfcl-eval's ``multi_turn_checker`` on the same answers: execution of the answer and of
   the ground truth plus the per-turn checks, i.e. the work turngym's episodes do.
 
-Prints one JSON object: per side the seconds, episodes, calls, calls per second (and
-env steps per second for turngym), ``speedup`` = turngym calls/s over the executor's, and
-``speedup_vs_checker`` = turngym calls/s over the checker's.
-Run: ``python benchmarks/tool_use.py [--limit N] [--categories base,miss_func]``.
+Two workloads:
+
+* ``cold``: every task once, in a new environment (nothing of the task cached: turngym
+  loads its back-ends and runs the gold calls alongside, as for a task seen once);
+* ``grouped``: every task ``--group`` times in a row (a GRPO-style group of rollouts), in
+  one environment: turngym loads a task's back-ends once and unpickles a fresh copy per
+  episode, reads the gold run from its per-task cache from the second episode on, and
+  remembers state hashes per call history (see ``turngym.envs.tool_use.env``); the
+  executor and the checker run every episode from scratch, as they always do.
+
+To keep the load of a shared machine from deciding the ratio, the tasks are timed in
+chunks, the three sides taking turns on each chunk (in rotating order); each side's
+seconds are the sum over chunks. Prints one JSON object per workload: per side the
+seconds, episodes, calls, calls per second (and env steps per second for turngym),
+``speedup`` = turngym calls/s over the executor's, and ``speedup_vs_checker``.
+Run: ``python benchmarks/tool_use.py [--limit N] [--categories base,miss_func] [--group 8]``.
 """
 
 from __future__ import annotations
@@ -31,13 +44,23 @@ import uuid
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.env import ToolUseEnv
 
+TURNGYM_DOES = ("ToolUseEnv reset + step(oracle_action()) per turn: fresh back-end copy per episode, "
+                "calls parsed from OpenAI tool_calls and dispatched by name, every stage judged (state "
+                "check vs the gold run, response check, MatchTIR matching), info['anchor'] state hash "
+                "every step")
+EXECUTOR_DOES = ("bfcl-eval execute_multi_turn_func_call per turn, new model name per episode (fresh "
+                 "_load_scenario instances), eval() of call strings, nothing checked")
+CHECKER_DOES = ("bfcl-eval multi_turn_checker per episode: executes the answer and the ground truth on "
+                "fresh instances and checks every turn (state and response)")
+
 
 def render(call) -> str:
     return f"{call.name}({', '.join(f'{k}={v!r}' for k, v in call.arguments.items())})"
 
 
-def run_turngym(tasks: list) -> dict:
-    env = ToolUseEnv("bfcl")
+def run_turngym(tasks: list, env: ToolUseEnv | None = None) -> dict:
+    """Each task in ``tasks`` once (repeat a task in the list to replay it), in ``env``."""
+    env = env if env is not None else ToolUseEnv("bfcl")
     steps = calls = 0
     failed = []
     start = time.perf_counter()
@@ -52,8 +75,7 @@ def run_turngym(tasks: list) -> dict:
         if info.get("outcome") != 1.0:
             failed.append(task.task_id)
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 3), "episodes": len(tasks), "env_steps": steps, "calls": calls,
-            "env_steps_per_s": round(steps / seconds, 1), "calls_per_s": round(calls / seconds, 1),
+    return {"seconds": seconds, "episodes": len(tasks), "env_steps": steps, "calls": calls,
             "oracle_failures": failed}
 
 
@@ -77,8 +99,7 @@ def run_bfcl(tasks: list, entries: dict) -> dict:
         seconds += time.perf_counter() - start
         for key in [k for k in vars(multi_turn_utils) if k.startswith(model)]:
             delattr(multi_turn_utils, key)
-    return {"seconds": round(seconds, 3), "episodes": len(tasks), "executor_calls": invocations,
-            "calls": calls, "calls_per_s": round(calls / seconds, 1)}
+    return {"seconds": seconds, "episodes": len(tasks), "executor_calls": invocations, "calls": calls}
 
 
 def run_bfcl_checker(tasks: list, entries: dict) -> dict:
@@ -104,14 +125,56 @@ def run_bfcl_checker(tasks: list, entries: dict) -> dict:
             invalid.append(task.task_id)
         for key in [k for k in vars(multi_turn_utils) if k.startswith(model)]:
             delattr(multi_turn_utils, key)
-    return {"seconds": round(seconds, 3), "episodes": len(tasks), "calls": calls,
-            "calls_per_s": round(calls / seconds, 1), "invalid": invalid}
+    return {"seconds": seconds, "episodes": len(tasks), "calls": calls, "invalid": invalid}
+
+
+def _add(total: dict, part: dict) -> None:
+    for key, value in part.items():
+        if isinstance(value, list):
+            total.setdefault(key, []).extend(value)
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def _rates(side: dict) -> dict:
+    seconds = side["seconds"]
+    out = {**side, "seconds": round(seconds, 3), "calls_per_s": round(side["calls"] / seconds, 1)}
+    if "env_steps" in side:
+        out["env_steps_per_s"] = round(side["env_steps"] / seconds, 1)
+    return out
+
+
+def compare(tasks: list, entries: dict, group: int, chunk: int) -> dict:
+    """Time the three sides on ``tasks`` (each ``group`` times in a row), chunk by chunk."""
+    env = ToolUseEnv("bfcl")  # grouped: one environment, as a trainer keeps one per worker
+    sides: list[dict] = [{}, {}, {}]
+    for index, start in enumerate(range(0, len(tasks), chunk)):
+        part = [t for t in tasks[start:start + chunk] for _ in range(group)]
+        runners = [
+            lambda p=part: run_turngym(p, env if group > 1 else ToolUseEnv("bfcl")),
+            lambda p=part: run_bfcl(p, entries),
+            lambda p=part: run_bfcl_checker(p, entries),
+        ]
+        for k in range(3):
+            which = (index + k) % 3
+            _add(sides[which], runners[which]())
+    turngym_side, bfcl_side, checker_side = (_rates(s) for s in sides)
+    return {
+        "group": group,
+        "turngym": {**turngym_side, "does": TURNGYM_DOES},
+        "bfcl_eval": {**bfcl_side, "does": EXECUTOR_DOES},
+        "bfcl_eval_checker": {**checker_side, "does": CHECKER_DOES},
+        "speedup": round(turngym_side["calls_per_s"] / bfcl_side["calls_per_s"], 2),
+        "speedup_vs_checker": round(turngym_side["calls_per_s"] / checker_side["calls_per_s"], 2),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--categories", default="all", help="comma-separated BFCL categories, or all")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    parser.add_argument("--group", type=int, default=8, help="episodes per task in the grouped workload")
+    parser.add_argument("--chunk", type=int, default=50, help="tasks per timed chunk")
     args = parser.parse_args()
     categories = "all" if args.categories == "all" else args.categories.split(",")
     tasks = bfcl.load_tasks(categories)[: args.limit]
@@ -125,17 +188,11 @@ def main() -> None:
     run_turngym(tasks[:5])  # warm-up: imports and caches on both sides
     run_bfcl(tasks[:5], entries)
     run_bfcl_checker(tasks[:5], entries)
-    turngym_side = run_turngym(tasks)
-    bfcl_side = run_bfcl(tasks, entries)
-    checker_side = run_bfcl_checker(tasks, entries)
     print(json.dumps({
         "benchmark": "tool_use_bfcl_replay",
         "tasks": len(tasks),
-        "turngym": turngym_side,
-        "bfcl_eval": bfcl_side,
-        "bfcl_eval_checker": checker_side,
-        "speedup": round(turngym_side["calls_per_s"] / bfcl_side["calls_per_s"], 2),
-        "speedup_vs_checker": round(turngym_side["calls_per_s"] / checker_side["calls_per_s"], 2),
+        "cold": compare(tasks, entries, 1, args.chunk),
+        "grouped": compare(tasks, entries, args.group, max(1, args.chunk // args.group)),
     }))
 
 

@@ -82,10 +82,15 @@ def test_generated_tasks_are_deterministic_split_and_levelled():
 
 def test_benchmark_prints_one_json_object():
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "tool_use.py"
-    out = subprocess.run([sys.executable, str(script), "--limit", "12"], capture_output=True, text=True,
-                         timeout=300, check=True).stdout.strip().splitlines()
+    out = subprocess.run([sys.executable, str(script), "--limit", "12", "--group", "3", "--chunk", "6"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout.strip().splitlines()
     assert len(out) == 1
     report = json.loads(out[0])
-    assert report["tasks"] == 12 and report["turngym"]["oracle_failures"] == []
-    assert report["turngym"]["calls"] == report["bfcl_eval"]["calls"] > 0
-    assert report["speedup"] > 0
+    assert report["tasks"] == 12
+    for workload, episodes in (("cold", 12), ("grouped", 36)):
+        side = report[workload]
+        assert side["turngym"]["oracle_failures"] == [] and side["bfcl_eval_checker"]["invalid"] == []
+        assert side["turngym"]["episodes"] == side["bfcl_eval"]["episodes"] == episodes
+        assert side["turngym"]["calls"] == side["bfcl_eval"]["calls"] == side["bfcl_eval_checker"]["calls"] > 0
+        assert side["speedup"] > 0 and side["speedup_vs_checker"] > 0
+        assert all(side[s]["does"] for s in ("turngym", "bfcl_eval", "bfcl_eval_checker"))

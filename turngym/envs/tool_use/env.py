@@ -33,6 +33,16 @@ every stage passed), ``outcome="partial"`` the share of stages passed; both are 
 (``stage_verdicts``). ``info["anchor"]`` is ``<task>|s<stage>|<hash of the back-ends'
 state>``; ``oracle_action()`` gives the stage's gold calls, then an answer;
 ``get_state``/``set_state`` snapshot everything (deep copies of the back-ends).
+
+What is computed once and reused (each cache bounded, per environment): a task's
+back-ends are loaded once and every episode gets a fresh unpickled copy
+(:class:`~.backends.BackendTemplate`); from a task's second episode on, its gold run is
+read from a :class:`~.gold.GoldRun` instead of being executed again (the first episode runs
+it alongside, as nothing is gained from keeping it for a task played once); the state
+hash of a back-end is remembered per (task, back-end, digest of the calls it ran since the
+start), since the back-ends are deterministic; stages compare only the back-ends a call
+of the agent or of the gold run went to (the others are both in the initial state).
+Verdicts, results and anchors are the same as without any of it.
 """
 
 from __future__ import annotations
@@ -48,10 +58,12 @@ from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
 from turngym.core.actions import ActionError, parse_python_calls, parse_tool_calls
 from turngym.core.messages import Action, Message, system, user
 from turngym.core.messages import tool as tool_message
-from turngym.envs.tool_use.backends import Backends
+from turngym.envs.tool_use.backends import Backends, BackendTemplate
+from turngym.envs.tool_use.gold import LRU, GoldRun, build_gold_run
 from turngym.envs.tool_use.tasks import Catalog, ToolTask, untyped
 from turngym.verifiers.tool_match import ToolCallMatcher
 from turngym.verifiers.tool_state import (
+    CheckResult,
     irrelevance_check,
     response_check,
     state_check,
@@ -187,8 +199,13 @@ class ToolUseEnv(TurnEnv):
         self.tools = self.catalog.tools_for(list(self.catalog.classes))
         super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
         self._task: ToolTask | None = None
-        self._config_json = ("", "{}")
         self._oracle_cache: dict[tuple[str, int], Any] = {}
+        self._templates: LRU[str, tuple[ToolTask, BackendTemplate]] = LRU(64)
+        self._gold_runs: LRU[str, tuple[ToolTask, GoldRun]] = LRU(64)
+        self._played: LRU[str, bool] = LRU(4096)  # tasks seen once (their next episode builds a GoldRun)
+        self._fingerprints: LRU[tuple[str, str, bytes], str] = LRU(50_000)
+        self._prompts: dict[tuple[str, ...], str] = {}
+        self._class_tools: dict[tuple[str, ...], list[ToolSpec]] = {}
         self._reset_episode_state()
 
     # ----- tasks ----------------------------------------------------------------------
@@ -242,19 +259,47 @@ class ToolUseEnv(TurnEnv):
         self._verdicts: list[dict[str, Any]] = []
         self._visible: list[str] = []
         self._agent: Backends | None = None
-        self._gold: Backends | None = None
+        self._gold: Backends | None = None  # the live gold run (a task's first episode)
+        self._gold_run: GoldRun | None = None  # or the task's cached one
+        self._gold_touched: set[str] = set()
+        self._agent_touched: set[str] = set()
+        self._histories: dict[str, bytes] = {}  # per back-end: digest of the calls it ran
         self._fingerprint: str | None = None
-        self._digests: dict[str, str] = {}
-        self._dirty: set[str] | None = None  # None: every back-end
         self._pending_errors: list[tuple[str | None, str]] = []
 
-    def _backends(self, task: ToolTask) -> Backends:
+    def _template(self, task: ToolTask) -> BackendTemplate:
+        cached = self._templates.get(task.task_id)
+        if cached is not None and (cached[0] is task or cached[0] == task):
+            return cached[1]
         # A JSON round trip copies the (JSON) initial state several times faster than deepcopy.
-        if self._config_json[0] != task.task_id:
-            self._config_json = (task.task_id, json.dumps(task.initial_config))
-        return Backends({n: self.catalog.classes[n] for n in task.classes}, json.loads(self._config_json[1]),
-                        long_context=task.long_context, stateless=self.catalog.stateless,
-                        private_configs=True)
+        template = BackendTemplate({n: self.catalog.classes[n] for n in task.classes},
+                                   json.loads(json.dumps(task.initial_config)),
+                                   long_context=task.long_context, stateless=self.catalog.stateless,
+                                   private_configs=True)
+        self._templates.put(task.task_id, (task, template))
+        return template
+
+    def _tools_of(self, classes: tuple[str, ...]) -> list[ToolSpec]:
+        tools = self._class_tools.get(classes)
+        if tools is None:
+            tools = self._class_tools[classes] = self.catalog.tools_for(classes)
+        return tools
+
+    def _backends(self, task: ToolTask) -> Backends:
+        """A fresh set of the task's back-ends in its initial state."""
+        return self._template(task).instantiate()
+
+    def _start_gold(self, task: ToolTask) -> None:
+        """The task's cached gold run, built on its second episode; on its first, a live one."""
+        cached = self._gold_runs.get(task.task_id)
+        if cached is not None and (cached[0] is task or cached[0] == task):
+            self._gold_run = cached[1]
+        elif task.task_id in self._played:
+            self._gold_run = build_gold_run(self._template(task), task.stages)
+            self._gold_runs.put(task.task_id, (task, self._gold_run))
+        else:
+            self._played.put(task.task_id, True)
+            self._gold = self._backends(task)
 
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
         if "task_id" in options:
@@ -265,23 +310,33 @@ class ToolUseEnv(TurnEnv):
         self._task = task
         self._reset_episode_state()
         self._agent = self._backends(task)
-        self._gold = self._backends(task)
+        self._histories = dict.fromkeys(self._agent.instances, b"")
+        self._start_gold(task)
         hidden = set(task.hidden)
-        self._visible = [t.name for t in self.catalog.tools_for(task.classes) if t.name not in hidden]
+        self._visible = [t.name for t in self._tools_of(task.classes) if t.name not in hidden]
         self._sync_tools()
-        formats = ""
-        if "python" in self.action_formats and "tool_calls" not in self.action_formats:
-            formats = _PYTHON_HINT.format(functions=self._describe(self.tools))
-        elif "python" in self.action_formats:
-            formats = ("\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]. "
-                       "Functions: " + "; ".join(_signature(t) for t in self.tools) + ".")
-        return task.task_id, [system(SYSTEM_PROMPT.format(formats=formats)), *self._stage_opening(0)]
+        return task.task_id, [system(self._system_prompt()), *self._stage_opening(0)]
+
+    def _system_prompt(self) -> str:
+        """The system message for the visible tools (made once per tool set)."""
+        key = tuple(t.name for t in self.tools)
+        prompt = self._prompts.get(key)
+        if prompt is None:
+            formats = ""
+            if "python" in self.action_formats and "tool_calls" not in self.action_formats:
+                formats = _PYTHON_HINT.format(functions=self._describe(self.tools))
+            elif "python" in self.action_formats:
+                formats = ("\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]. "
+                           "Functions: " + "; ".join(_signature(t) for t in self.tools) + ".")
+            prompt = self._prompts[key] = SYSTEM_PROMPT.format(formats=formats)
+        return prompt
 
     def _sync_tools(self) -> None:
-        specs = {t.name: t for t in self.catalog.tools_for(self.task.classes)}
+        specs = {t.name: t for t in self._tools_of(self.task.classes)}
         self.tools = [specs[name] for name in self._visible]
         callable_specs = list(specs.values()) if self.allow_hidden_calls else self.tools
         self._parse_specs = [t if self.check_types else self._untyped[id(t)] for t in callable_specs]
+        self._spec_by_name = {t.name: t for t in self._parse_specs}
 
     @staticmethod
     def _describe(tools: Sequence[ToolSpec]) -> str:
@@ -291,7 +346,7 @@ class ToolUseEnv(TurnEnv):
         stage = self.task.stages[index]
         texts = list(stage.user)
         if stage.reveal:
-            revealed = [t for t in self.catalog.tools_for(self.task.classes) if t.name in stage.reveal]
+            revealed = [t for t in self._tools_of(self.task.classes) if t.name in stage.reveal]
             text = REVEAL_MESSAGE
             if "tool_calls" not in self.action_formats:
                 text = f"{self._describe(revealed)}\n{text}"
@@ -317,7 +372,13 @@ class ToolUseEnv(TurnEnv):
                                    f"{self.max_calls_per_action} per turn.")
             calls: list[ParsedCall] = []
             for item in raw:
-                parsed = parse_tool_calls({"tool_calls": [item]}, self._parse_specs)
+                # Parsed against its own tool's spec when the name is known (the same result,
+                # without the parser indexing every spec for each call), else all of them.
+                function = item.get("function") if isinstance(item, Mapping) else None
+                name = function.get("name") if isinstance(function, Mapping) else None
+                spec = self._spec_by_name.get(name) if isinstance(name, str) else None
+                specs = self._parse_specs if spec is None else (spec,)
+                parsed = parse_tool_calls({"tool_calls": [item]}, specs)
                 if isinstance(parsed, ActionError):
                     call_id = item.get("id") if isinstance(item, Mapping) else None
                     call_id = call_id if isinstance(call_id, str) else None
@@ -346,8 +407,15 @@ class ToolUseEnv(TurnEnv):
         messages: list[Message] = []
         text_results: list[str] = []
         succeeded = 0
+        routes, histories = self._agent.routes, self._histories
         for call in calls:
             result, ok = self._agent.execute(call)
+            owner = routes.get(call.name)
+            if owner is not None:  # the call ran on this back-end: its history grows
+                histories[owner] = hashlib.blake2b(
+                    histories[owner] + call.name.encode() + b"\0" + repr(call.arguments).encode(),
+                    digest_size=16).digest()
+                self._agent_touched.add(owner)
             succeeded += ok
             self._agent_results.append(result)
             self._stage_calls.append(call)
@@ -356,9 +424,6 @@ class ToolUseEnv(TurnEnv):
             else:
                 text_results.append(f"{_render(call)} -> {result}")
         self._fingerprint = None
-        owners = {self._agent.routes.get(c.name) for c in calls}
-        if self._dirty is not None:
-            self._dirty |= {o for o in owners if o is not None}
         for call_id, problem in self._pending_errors:
             if call_id is not None:
                 messages.append(tool_message(f"Invalid call: {problem}", call_id))
@@ -380,11 +445,30 @@ class ToolUseEnv(TurnEnv):
 
     def _end_stage(self, messages: list[Message], closed: bool = False) -> Transition:
         """Judge the current stage, then open the next one or end the episode."""
-        assert self._agent is not None and self._gold is not None
+        assert self._agent is not None
         stage = self.task.stages[self._stage]
-        gold_results = [self._gold.execute(call)[0] for call in stage.gold]
-        state = state_check(self._agent.instances, self._gold.instances)
-        response = response_check(self._agent_results, gold_results)
+        same: set[str] = set()
+        if self._gold_run is not None:
+            gold_results: Sequence[str] = self._gold_run.results[self._stage]
+            gold_states = self._gold_run.states[self._stage]
+            gold_touched: set[str] | frozenset[str] = self._gold_run.touched[self._stage]
+            same = self._same_as_gold(gold_touched)
+        else:
+            assert self._gold is not None
+            gold_results = [self._gold.execute(call)[0] for call in stage.gold]
+            routes = self._gold.routes
+            self._gold_touched |= {routes[c.name] for c in stage.gold if c.name in routes}
+            gold_states, gold_touched = self._gold.instances, self._gold_touched
+        # A back-end no call of either run went to is in the initial state on both sides.
+        # So is one whose whole state hashes as the gold run's does (same pickled state).
+        compared = {n: g for n, g in gold_states.items()
+                    if (n in gold_touched or n in self._agent_touched) and n not in same}
+        state = state_check(self._agent.instances, compared)
+        n_gold, results = len(gold_results), self._agent_results
+        if n_gold and len(results) >= n_gold and list(gold_results) == results[-n_gold:]:
+            response = CheckResult(True)  # the latest results are the gold ones: a sub-multiset
+        else:
+            response = response_check(self._agent_results, gold_results)
         match = self.matcher.score(self._stage_calls, stage.gold)
         if stage.gold:
             passed = bool(self._stage_calls) and state.passed and response.passed
@@ -421,19 +505,47 @@ class ToolUseEnv(TurnEnv):
         outcome = outcome_bfcl if self.outcome_kind == "bfcl" else outcome_partial
         return Transition(messages, signals, terminated=True, outcome=outcome, info=info)
 
+    def _agent_digest(self, name: str) -> str:
+        """The state hash of the agent's back-end ``name`` (remembered per call history)."""
+        assert self._agent is not None and self._task is not None
+        key = (self._task.task_id, name, self._histories[name])
+        digest = self._fingerprints.get(key)
+        if digest is None:
+            digest = state_fingerprint({name: self._agent.instances[name]})
+            self._fingerprints.put(key, digest)
+        return digest
+
+    def _same_as_gold(self, gold_touched: frozenset[str] | set[str]) -> set[str]:
+        """Back-ends whose state hash equals the cached gold run's at this stage.
+
+        Equal hashes are equal pickles of the whole state (private attributes too), so the
+        public attributes are equal as BFCL compares them (plain data with structural
+        ``==``); unequal hashes prove nothing, and those back-ends are compared as usual.
+        """
+        assert self._gold_run is not None and self._task is not None
+        out = set()
+        states = self._gold_run.states[self._stage]
+        for name in gold_touched:
+            if name not in self._histories:
+                continue
+            key = (self._stage, name)
+            gold_digest = self._gold_run.digests.get(key)
+            if gold_digest is None:
+                gold_digest = self._gold_run.digests[key] = state_fingerprint({name: states[name]})
+            if gold_digest == self._agent_digest(name):
+                out.add(name)
+        return out
+
     # ----- contract extras ------------------------------------------------------------
 
     def _anchor(self) -> str:
         if self._task is None or self._agent is None:
             return "none"
         if self._fingerprint is None:
-            # Calls change only the back-end they went to: re-hash just those.
-            names = self._agent.instances if self._dirty is None else self._dirty
-            for name in names:
-                self._digests[name] = state_fingerprint({name: self._agent.instances[name]})
-            self._dirty = set()
-            joined = "|".join(f"{n}:{self._digests[n]}" for n in sorted(self._agent.instances))
-            self._fingerprint = hashlib.blake2b(joined.encode(), digest_size=8).hexdigest()
+            # A back-end's state follows from the task and the calls it ran (deterministic
+            # back-ends): hash it once per such history.
+            parts = [f"{name}:{self._agent_digest(name)}" for name in sorted(self._agent.instances)]
+            self._fingerprint = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
         return f"{self._task.task_id}|s{self._stage}|{self._fingerprint}"
 
     def oracle_action(self) -> Action | None:
@@ -447,7 +559,7 @@ class ToolUseEnv(TurnEnv):
         if key not in self._oracle_cache:
             if len(self._oracle_cache) > 256:
                 self._oracle_cache.clear()
-            exact = "tool_calls" in self.action_formats and _json_exact([c.arguments for c in stage.gold])
+            exact = "tool_calls" in self.action_formats and all(_json_exact(c.arguments) for c in stage.gold)
             self._oracle_cache[key] = (
                 [(c.name, json.dumps(c.arguments)) for c in stage.gold] if exact
                 else "[" + ", ".join(_render(c) for c in stage.gold) + "]"
@@ -468,7 +580,9 @@ class ToolUseEnv(TurnEnv):
             "stage_calls": list(self._stage_calls), "stage_steps": self._stage_steps,
             "agent_results": list(self._agent_results), "verdicts": copy.deepcopy(self._verdicts),
             "visible": list(self._visible), "agent": copy.deepcopy(self._agent),
-            "gold": copy.deepcopy(self._gold),
+            "gold": copy.deepcopy(self._gold), "gold_run": self._gold_run,
+            "gold_touched": set(self._gold_touched), "agent_touched": set(self._agent_touched),
+            "histories": dict(self._histories),
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -481,8 +595,10 @@ class ToolUseEnv(TurnEnv):
         self._verdicts = copy.deepcopy(state["verdicts"])
         self._visible = list(state["visible"])
         self._agent, self._gold = copy.deepcopy(state["agent"]), copy.deepcopy(state["gold"])
+        self._gold_run = state["gold_run"]  # read-only: shared, not copied
+        self._gold_touched, self._agent_touched = set(state["gold_touched"]), set(state["agent_touched"])
+        self._histories = dict(state["histories"])
         self._fingerprint = None
-        self._digests, self._dirty = {}, None
         self._pending_errors = []
         self._sync_tools()
 
@@ -502,10 +618,14 @@ def _render(call: ParsedCall) -> str:
 
 
 def _json_exact(value: Any) -> bool:
-    """Whether ``value`` survives a JSON round trip with the same types (no tuples, int keys...)."""
-    try:
-        back = json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        return False
-    return repr(back) == repr(value)
+    """Whether ``value`` survives a JSON round trip with the same types (no tuples, int keys...):
+    it is made of dicts with string keys, lists, strings, ints, floats, booleans and ``None``."""
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return True
+    if kind is list:
+        return all(_json_exact(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _json_exact(v) for k, v in value.items())
+    return False
 

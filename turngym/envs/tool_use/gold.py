@@ -1,0 +1,112 @@
+"""The gold run of a task, computed once and shared by every episode of that task.
+
+A stage's verdict compares the agent's back-ends with a run of the gold calls (BFCL's
+state check) and the agent's results with the gold results (BFCL's response check). The
+gold run depends on the task alone: the back-ends start from the task's initial state
+and are deterministic (BFCL's seed their random generators from the scenario; wall-clock
+times live in private attributes, which no check reads). So :func:`build_gold_run` runs
+the gold calls once, keeping after every stage the results and the back-ends' state, and
+episodes of the same task (a training group replays a task many times) read it instead of
+running the gold calls again. A :class:`GoldRun` is never modified: its back-end objects
+are only read (compared), never called.
+
+:class:`LRU` is the bounded cache the environment keeps these (and the back-end
+templates, and state fingerprints) in.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from turngym.envs.tool_use.backends import BackendTemplate
+from turngym.envs.tool_use.tasks import Stage
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class GoldRun:
+    """The gold calls of a task run once, stage by stage (read-only; see the module docstring).
+
+    Attributes (one entry per stage):
+        results: the gold calls' results as the model would read them.
+        states: every back-end's instance as it is after the stage's gold calls (objects
+            shared by all episodes: only read).
+        touched: the back-ends any gold call went to, up to and including the stage.
+        digests: state hashes of ``states``, by (stage, back-end), filled in when first needed.
+    """
+
+    results: tuple[tuple[str, ...], ...]
+    states: tuple[Mapping[str, Any], ...]
+    touched: tuple[frozenset[str], ...]
+    digests: dict[tuple[int, str], str] = field(default_factory=dict, compare=False)
+
+
+def build_gold_run(template: BackendTemplate, stages: Sequence[Stage]) -> GoldRun:
+    """Run every stage's gold calls on a fresh copy of ``template``, keeping each stage's state.
+
+    A back-end's state after stage ``k`` is copied only if a later stage's gold calls go to
+    it again; otherwise the live instance (never called again) serves.
+    """
+    backends = template.instantiate()
+    owners = [{backends.routes.get(c.name) for c in stage.gold} - {None} for stage in stages]
+    last_touch: dict[str, int] = {}
+    for index, names in enumerate(owners):
+        for name in names:
+            last_touch[name] = index
+    results: list[tuple[str, ...]] = []
+    states: list[dict[str, Any]] = []
+    touched: list[frozenset[str]] = []
+    seen: set[str] = set()
+    for index, stage in enumerate(stages):
+        results.append(tuple(backends.execute(call)[0] for call in stage.gold))
+        seen |= owners[index]
+        touched.append(frozenset(seen))
+        snapshot: dict[str, Any] = {}
+        for name, instance in backends.instances.items():
+            if last_touch.get(name, -1) <= index:
+                snapshot[name] = instance  # no later gold call changes it
+            elif index == 0 or name in owners[index]:
+                snapshot[name] = template.copy_instance(instance)
+            else:
+                snapshot[name] = states[-1][name]  # unchanged since the last copy
+        states.append(snapshot)
+    return GoldRun(tuple(results), tuple(states), tuple(touched))
+
+
+class LRU(Generic[K, V]):
+    """A dict that keeps at most ``size`` entries, dropping the least recently used."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"an LRU cache holds at least 1 entry, got size={size!r}")
+        self.size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value of ``key`` (now the most recently used), or ``None``."""
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Store ``value`` under ``key``, dropping the oldest entry when full."""
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._data.clear()
