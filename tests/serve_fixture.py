@@ -6,9 +6,10 @@ dequantised once into a plain ``LlamaForCausalLM`` saved as a safetensors folder
 ``$TURNGYM_CACHE`` (default ``~/.cache/turngym``), written atomically (a temporary folder renamed
 into place), and the server is started on that folder path: it never downloads.
 
-Use the ``openai_server`` fixture (session scope): it yields a :class:`RunningServer` with the
-``base_url`` to give :class:`turngym.agents.openai_agent.OpenAIAgent` and the ``model`` name.
-Import it into a ``conftest.py`` (``from tests.serve_fixture import openai_server``).
+Use the ``openai_server`` fixture (session scope: one server for the whole test run): it yields a
+:class:`RunningServer` with the ``base_url`` to give :class:`turngym.agents.openai_agent.OpenAIAgent`
+and the ``model`` name. ``tests/conftest.py`` loads this module as a plugin, so every test can ask
+for the fixture; the terminal summary says how long the server took to start.
 """
 
 from __future__ import annotations
@@ -194,3 +195,10 @@ def openai_server() -> Iterator[RunningServer]:
         pytest.skip(str(exc))
     with serve(model_dir) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how long the server took to start, when one was started."""
+    if START_SECONDS:
+        seconds = ", ".join(f"{s:.1f} s" for s in START_SECONDS)
+        terminalreporter.write_line(f"transformers serve (SmolLM2-135M-Instruct, CPU) ready in {seconds}")
