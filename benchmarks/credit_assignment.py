@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -258,12 +258,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(name, seed) for seed in range(args.seeds) for name in args.estimators]
     curves: dict[str, list[list[float]]] = {name: [] for name in args.estimators}
     outcomes: dict[str, list[list[float]]] = {name: [] for name in args.estimators}
+    results: list[Any] = [None] * len(jobs)
+
+    def done(index: int, result: Any) -> None:
+        results[index] = result
+        finished = sum(r is not None for r in results)
+        name, seed = jobs[index]
+        success, outcome = (float(np.mean(c[-args.final_window:])) for c in result)
+        print(f"[{finished}/{len(jobs)}] {name} seed {seed}: final success {success:.2f}, outcome "
+              f"{outcome:.2f} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            futures = [pool.submit(run_one, name, seed, settings) for name, seed in jobs]
-            results = [f.result() for f in futures]
+            pending = {pool.submit(run_one, name, seed, settings): i for i, (name, seed) in enumerate(jobs)}
+            for future in as_completed(pending):
+                done(pending[future], future.result())
     else:
-        results = [run_one(name, seed, settings) for name, seed in jobs]
+        for i, (name, seed) in enumerate(jobs):
+            done(i, run_one(name, seed, settings))
     for (name, _), (curve, outcome) in zip(jobs, results):
         curves[name].append(curve)
         outcomes[name].append(outcome)

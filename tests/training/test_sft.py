@@ -180,3 +180,11 @@ def test_outcome_filter_and_nothing_usable(tmp_path):
     assert len(gather_episodes(DataConfig(records=[str(path)], min_outcome=1.0))) == 3
     with pytest.raises(ConfigError, match="none of the 3 episodes is usable"):
         gather_episodes(DataConfig(records=[str(path)], min_outcome=1.5))
+
+
+def test_shipped_sft_config_parses():
+    from turngym.trainers.sft import load_sft_config
+
+    config = load_sft_config("configs/demo_sft.yaml", ["train.steps=2"])
+    assert config.train.steps == 2 and config.data.oracle.env == "turngym/SearchQA-Tagged-v0"
+    assert config.policy_config().model.lora.r == 16
