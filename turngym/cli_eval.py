@@ -55,6 +55,8 @@ def add_parsers(sub: Any, epilog: str, positive_int: Any) -> None:
                     help="tokens per model turn (default 256)")
     ev.add_argument("--concurrency", type=positive_int, default=1, metavar="N",
                     help="episodes in flight at once for endpoint and scripted agents (default 1)")
+    ev.add_argument("--env-workers", default="local", metavar="WHERE",
+                    help="where environments run: local (default) or ray:N (N Ray actors; turngym[ray])")
     ev.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
                     help="environment variable holding the endpoint's key (never written anywhere)")
     ev.add_argument("--lora", default=None, metavar="DIR", help="a peft adapter to put on an hf: model")
@@ -112,7 +114,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
     try:
         plan = EvalPlan(env_ids=env_ids, agent=str(spec), tasks=tasks, samples=args.samples,
                         env_kwargs=parse_kwargs(args.env_arg), max_turns=args.max_turns, sampling=sampling,
-                        concurrency=args.concurrency)
+                        concurrency=args.concurrency, env_workers=args.env_workers)
     except EvalError as exc:
         raise usage_error(str(exc)) from exc
     run_dir = Path(args.out) if args.out else default_out(plan.identity())
