@@ -41,9 +41,9 @@ import numpy as np
 from scipy import stats as sps
 
 from turngym.core.trajectory import EpisodeRecord
+from turngym.rollout.metrics import SUCCESS_THRESHOLD, episode_score, is_success
 
 ScoresByTask = Mapping[str, Sequence[float]]
-SUCCESS_TOLERANCE = 1e-9
 DEFAULT_RESAMPLES = 2000
 FAILED_EPISODES = (
     "an episode whose status is not 'ok' scores outcome 0 (not a success) and stays in every "
@@ -77,16 +77,9 @@ class EpisodeMetrics:
     wall_s: float | None
 
 
-def episode_outcome(record: EpisodeRecord) -> float:
-    """The outcome an episode scores: ``record.outcome``, or 0 when failed (``status != "ok"``) or absent."""
-    if record.status != "ok" or record.outcome is None:
-        return 0.0
-    return float(record.outcome)
-
-
 def episode_metrics(record: EpisodeRecord) -> EpisodeMetrics:
     """The :class:`EpisodeMetrics` of one record (see the failed-episode rule in the module docstring)."""
-    outcome = episode_outcome(record)
+    outcome = episode_score(record)  # the one definition, shared with the trainer's logs
     tokens = sum(len(t.action_ids) for t in record.turns)
     has_tokens = any(t.action_ids for t in record.turns)
     wall = record.metadata.get("wall_s") if isinstance(record.metadata, dict) else None
@@ -95,7 +88,7 @@ def episode_metrics(record: EpisodeRecord) -> EpisodeMetrics:
         agent=record.agent,
         task_id=record.task_id,
         outcome=outcome,
-        success=outcome >= 1.0 - SUCCESS_TOLERANCE,
+        success=is_success(record),
         failed=record.status != "ok",
         turns=len(record.turns),
         invalid_turns=sum(1 for t in record.turns if t.signals.get("valid_action", 1.0) == 0.0),
@@ -166,7 +159,7 @@ def _mean_over_tasks(successes: ScoresByTask, k: int, one: Callable[[int, int, i
         flags = np.asarray(runs, dtype=float)
         if flags.size == 0:
             raise ValueError(f"task {task!r} has no samples")
-        counts[(int(flags.size), int(np.sum(flags >= 1.0 - SUCCESS_TOLERANCE)))] += 1
+        counts[(int(flags.size), int(np.sum(flags >= SUCCESS_THRESHOLD)))] += 1
     return float(sum(one(n, c, k) * m for (n, c), m in counts.items()) / sum(counts.values()))
 
 

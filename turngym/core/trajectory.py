@@ -16,6 +16,7 @@ one episode a line, written atomically: a file is whole or absent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -129,8 +130,15 @@ class EpisodeRecord:
         return cls(**data, turns=turns)
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def _check_keys(cls: type, data: dict[str, Any]) -> None:
-    names = {f.name for f in fields(cls)}
+    names = _field_names(cls)
+    if names.issuperset(data.keys()):  # the common case: nothing to report
+        return
     unknown = sorted(set(data) - names - {"turns"})
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(names)}")
