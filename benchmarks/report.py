@@ -48,22 +48,19 @@ def stored_episodes(env_id: str, agent, played: int, count: int) -> list[Episode
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=10_000)
-    parser.add_argument("--played", type=int, default=100)
-    args = parser.parse_args()
+def measure(episodes: int = 10_000, played: int = 100) -> dict:
+    """Time ``build_report`` over ``episodes`` stored episodes; the JSON-ready figures."""
     clock = time.perf_counter()
     from turngym.bench import stats
     from turngym.bench.report import DEFAULT_MAX_EPISODES, build_report
 
     import_s = time.perf_counter() - clock
-    per_group = args.episodes // (len(ENVS) * 2)
+    per_group = episodes // (len(ENVS) * 2)
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
         clock = time.perf_counter()
         for agent in (OracleAgent(), RandomAgent(seed=0)):
-            records = [r for env_id in ENVS for r in stored_episodes(env_id, agent, args.played, per_group)]
+            records = [r for env_id in ENVS for r in stored_episodes(env_id, agent, played, per_group)]
             root = Path(tmp) / f"eval-{agent.name}"
             write_episodes(root / "episodes.jsonl", records)
             (root / "summary.json").write_text(json.dumps(stats.summarize(records)), encoding="utf-8")
@@ -74,7 +71,7 @@ def main() -> None:
         out = build_report(runs, Path(tmp) / "report.html")
         report_s, report_cpu_s = time.perf_counter() - clock, time.process_time() - cpu
         size = out.stat().st_size
-    print(json.dumps({
+    return {
         "benchmark": "report",
         "episodes": stored,
         "report_seconds": round(report_s, 3),
@@ -84,7 +81,15 @@ def main() -> None:
         "html_megabytes": round(size / 1e6, 2),
         "embedded_episodes": min(DEFAULT_MAX_EPISODES, stored),
         "setup_seconds": round(setup_s, 3),
-    }))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=10_000)
+    parser.add_argument("--played", type=int, default=100)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.episodes, args.played)))
 
 
 if __name__ == "__main__":
