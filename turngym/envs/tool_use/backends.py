@@ -128,6 +128,7 @@ class Backends:
     ) -> None:
         self.instances: dict[str, Any] = {}
         self.routes: dict[str, str] = {}
+        self._unpickle: dict[str, bytes] = {}  # see BackendTemplate.instantiate
         configs = configs or {}
         for name, cls in classes.items():
             instance = cls()
@@ -141,8 +142,11 @@ class Backends:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Backends:
         clone = object.__new__(Backends)
-        clone.instances = copy.deepcopy(self.instances, memo)
+        # A template's read-only instance (not called yet here) stays shared, with its blob.
+        clone.instances = {name: instance if name in self._unpickle else copy.deepcopy(instance, memo)
+                           for name, instance in self.instances.items()}
         clone.routes = dict(self.routes)
+        clone._unpickle = dict(self._unpickle)
         return clone
 
     def execute(self, call: ParsedCall) -> tuple[str, bool]:
@@ -150,6 +154,9 @@ class Backends:
         owner = self.routes.get(call.name)
         if owner is None:
             return f"{ERROR_PREFIX}name '{call.name}' is not defined", False
+        blob = self._unpickle.pop(owner, None)
+        if blob is not None:  # first call to it: this episode's own copy replaces the shared one
+            self.instances[owner] = pickle.loads(blob)
         instance = self.instances[owner]
         method = getattr(instance, call.name)
         # A fresh copy of the arguments, as BFCL's eval of the call text makes: back-ends keep
@@ -161,7 +168,7 @@ class Backends:
                 arguments[name] = copy.deepcopy(default)
         # Some back-ends set decimal's precision (and mpmath's) process-wide; keep each
         # call's setting to that call so that no episode depends on another's history.
-        mp = _mpmath_context()
+        mp = _MPMATH.mp if _MPMATH is not None else None
         dps = mp.dps if mp is not None else None
         try:
             with decimal.localcontext():
@@ -174,21 +181,22 @@ class Backends:
         return format_result(result), not is_error_result(result)
 
 
-def _mpmath_context() -> Any:
-    try:
-        import mpmath
-    except ImportError:  # pragma: no cover - mpmath comes with the dev extra
-        return None
-    return mpmath.mp
+try:
+    import mpmath as _MPMATH
+except ImportError:  # pragma: no cover - mpmath comes with the dev extra
+    _MPMATH = None
 
 
 class BackendTemplate:
     """A task's back-ends loaded once; :meth:`instantiate` gives a fresh, independent copy.
 
     The instances are loaded with ``_load_scenario`` (as :class:`Backends` does) and pickled
-    at once, before any call ran on them; each :meth:`instantiate` unpickles them, so every
-    episode gets its own objects equal to a fresh load, and the loaded objects themselves
-    are never handed out. That also keeps episodes apart where a back-end's
+    at once, each on its own, before any call ran on them; :meth:`instantiate` unpickles
+    them, so every episode gets its own objects equal to a fresh load, and the loaded
+    objects themselves are never handed out. With ``lazy=True`` a back-end is unpickled on
+    the first call that goes to it (copy on write): until then the episode reads one
+    unpickled instance shared by all episodes of the task, which nothing calls or changes
+    (the checks and state hashes only read it). That also keeps episodes apart where a back-end's
     ``_load_scenario`` puts module-level objects into its state (BFCL's ``TravelAPI`` adds
     the long-context credit cards by reference: a fresh load per episode shares them, and
     a booking on one changes every later load). Back-ends that cannot be pickled are
@@ -210,24 +218,32 @@ class BackendTemplate:
                           private_configs=private_configs)
         self.routes: dict[str, str] = loaded.routes
         self._pristine: dict[str, Any] | None = None
+        self._shared: dict[str, Any] = {}
         try:
-            self._blob: bytes | None = pickle.dumps(loaded.instances, protocol=pickle.HIGHEST_PROTOCOL)
+            self._blobs: dict[str, bytes] | None = {
+                name: pickle.dumps(instance, protocol=pickle.HIGHEST_PROTOCOL)
+                for name, instance in loaded.instances.items()}
+            self._shared = {name: pickle.loads(blob) for name, blob in self._blobs.items()}
         except (pickle.PicklingError, TypeError, AttributeError):
-            self._blob = None
+            self._blobs = None
             self._pristine = loaded.instances
 
-    def instantiate(self) -> Backends:
-        """A fresh set of back-end instances in the task's initial state."""
+    def instantiate(self, *, lazy: bool = False) -> Backends:
+        """A fresh set of back-end instances in the task's initial state (``lazy``: copy on write)."""
         clone = object.__new__(Backends)
-        if self._blob is not None:
-            clone.instances = pickle.loads(self._blob)
-        else:
-            clone.instances = copy.deepcopy(self._pristine)
         clone.routes = self.routes
+        clone._unpickle = {}
+        if self._blobs is None:
+            clone.instances = copy.deepcopy(self._pristine)
+        elif lazy:
+            clone.instances = dict(self._shared)
+            clone._unpickle = dict(self._blobs)
+        else:
+            clone.instances = {name: pickle.loads(blob) for name, blob in self._blobs.items()}
         return clone
 
     def copy_instance(self, instance: Any) -> Any:
         """An independent copy of one back-end instance (pickled, or deep-copied)."""
-        if self._blob is not None:
+        if self._blobs is not None:
             return pickle.loads(pickle.dumps(instance, protocol=pickle.HIGHEST_PROTOCOL))
         return copy.deepcopy(instance)

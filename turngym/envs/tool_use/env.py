@@ -286,8 +286,8 @@ class ToolUseEnv(TurnEnv):
         return tools
 
     def _backends(self, task: ToolTask) -> Backends:
-        """A fresh set of the task's back-ends in its initial state."""
-        return self._template(task).instantiate()
+        """A fresh set of the task's back-ends in its initial state (each copied on its first call)."""
+        return self._template(task).instantiate(lazy=True)
 
     def _start_gold(self, task: ToolTask) -> None:
         """The task's cached gold run, built on its second episode; on its first, a live one."""

@@ -52,7 +52,7 @@ def build_gold_run(template: BackendTemplate, stages: Sequence[Stage]) -> GoldRu
     A back-end's state after stage ``k`` is copied only if a later stage's gold calls go to
     it again; otherwise the live instance (never called again) serves.
     """
-    backends = template.instantiate()
+    backends = template.instantiate(lazy=True)
     owners = [{backends.routes.get(c.name) for c in stage.gold} - {None} for stage in stages]
     last_touch: dict[str, int] = {}
     for index, names in enumerate(owners):

@@ -1,0 +1,161 @@
+"""What ToolUseEnv computes once and reuses must change nothing: verdicts, signals, anchors,
+fresh state per episode (back-end templates, cached gold runs, remembered state hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.tool_use import bfcl_reference as ref
+from turngym.envs.tool_use import bfcl
+from turngym.envs.tool_use.backends import Backends, BackendTemplate, copy_arguments
+from turngym.envs.tool_use.env import ToolUseEnv
+from turngym.envs.tool_use.gold import LRU
+from turngym.verifiers.tool_state import public_state, state_check, state_fingerprint
+
+
+def _true_anchor(env: ToolUseEnv) -> str:
+    """The anchor computed from the back-ends' state right now, with no cache."""
+    instances = env._agent.instances
+    joined = "|".join(f"{n}:{state_fingerprint({n: instances[n]})}" for n in sorted(instances))
+    return f"{env.task.task_id}|s{env._stage}|{hashlib.blake2b(joined.encode(), digest_size=8).hexdigest()}"
+
+
+def _play(env: ToolUseEnv, task_id: str, answer: ref.Answer) -> list[tuple]:
+    """Every step's anchor, signals and stage verdict; anchors checked against the state."""
+    _, info = env.reset(options={"task_id": task_id})
+    assert info["anchor"] == _true_anchor(env)
+    out = [(info["anchor"], info["signals"])]
+    for steps in answer:
+        for step in [*("[" + ", ".join(s) + "]" for s in steps), "Done."]:
+            _, reward, terminated, truncated, info = env.step(step)
+            assert info["anchor"] == _true_anchor(env)
+            out.append((info["anchor"], info["signals"], reward, info.get("stage_verdict"),
+                        info.get("stage_verdicts")))
+            if terminated or truncated:
+                return out
+    return out
+
+
+def test_cached_gold_runs_and_state_hashes_judge_exactly_as_a_fresh_environment():
+    tasks = bfcl.load_tasks("all")[::50]
+    cases = [ref.Case(t.task_id, "gold", ref.gold_answer(t)) for t in tasks] + ref.cases(n_per_kind=4, seed=1)
+    assert {c.kind for c in cases} >= {"gold", "drop_call", "wrong_value", "move_call"}
+    warm = ToolUseEnv("bfcl")
+    failing = 0
+    for case in cases:
+        fresh = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)
+        runs = [_play(warm, case.task_id, case.answer) for _ in range(3)]  # live, build, cached
+        assert runs[0] == runs[1] == runs[2] == fresh, (case.task_id, case.kind)
+        assert case.task_id in warm._gold_runs
+        failing += fresh[-1][-1] is not None and not all(v["passed"] for v in fresh[-1][-1])
+    assert failing >= 8  # the mutated answers really fail stages, so failing verdicts are compared too
+
+
+def test_every_episode_starts_from_fresh_state_after_the_last_one_changed_it():
+    env = ToolUseEnv("bfcl")
+    task = env.get_task("multi_turn_base_0")
+    fresh = Backends({n: env.catalog.classes[n] for n in task.classes}, task.initial_config,
+                     stateless=env.catalog.stateless)
+    first = _play(env, task.task_id, ref.gold_answer(task))
+    assert first[0][0] != first[-1][0]  # the gold calls changed the state
+    used = {name: instance for name, instance in env._agent.instances.items()}
+    for _ in range(2):
+        env.reset(options={"task_id": task.task_id})
+        assert state_check(env._agent.instances, fresh.instances).passed
+        assert state_fingerprint(env._agent.instances) == state_fingerprint(fresh.instances)
+        env.step(env.oracle_action())
+        touched = {env._agent.routes[c.name] for c in task.stages[0].gold}
+        assert touched and all(env._agent.instances[n] is not used[n] for n in touched)
+        used = dict(env._agent.instances)
+
+
+def test_template_copies_share_nothing_not_even_module_level_records():
+    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.long_context import CREDIT_CARD_EXTENSION
+    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.travel_booking import TravelAPI
+
+    card = next(iter(CREDIT_CARD_EXTENSION))
+    before = dict(CREDIT_CARD_EXTENSION[card])
+    template = BackendTemplate({"TravelAPI": TravelAPI}, {}, long_context=True)
+    one, two = template.instantiate(), template.instantiate(lazy=True)
+    one.instances["TravelAPI"].credit_card_list[card]["balance"] = -1
+    assert two.instances["TravelAPI"].credit_card_list[card] == before
+    assert CREDIT_CARD_EXTENSION[card] == before
+    # A loaded back-end keeps the module's record itself: what a fresh load per episode leaks.
+    loaded = Backends({"TravelAPI": TravelAPI}, {}, long_context=True)
+    assert loaded.instances["TravelAPI"].credit_card_list[card] is CREDIT_CARD_EXTENSION[card]
+
+
+def test_lazy_copies_are_made_on_the_first_call_and_the_shared_instance_never_changes():
+    env = ToolUseEnv("bfcl")
+    task = env.get_task("multi_turn_base_0")
+    template = env._template(task)
+    shared_before = {n: state_fingerprint({n: i}) for n, i in template._shared.items()}
+    env.reset(options={"task_id": task.task_id})
+    assert all(env._agent.instances[n] is template._shared[n] for n in task.classes)
+    snapshot = env.get_state()
+    env.step(env.oracle_action())
+    owner = env._agent.routes[task.stages[0].gold[0].name]
+    assert env._agent.instances[owner] is not template._shared[owner]
+    env.set_state(snapshot)
+    env.step(env.oracle_action())
+    assert {n: state_fingerprint({n: i}) for n, i in template._shared.items()} == shared_before
+
+
+def test_branching_from_an_episode_that_reads_a_cached_gold_run():
+    env = ToolUseEnv("bfcl")
+    task = env.get_task("multi_turn_miss_func_3")
+    for _ in range(2):
+        _play(env, task.task_id, ref.gold_answer(task))
+    env.reset(options={"task_id": task.task_id})
+    assert env._gold_run is not None
+    env.step(env.oracle_action())
+    snapshot = env.get_state()
+
+    def finish() -> list:
+        out, done = [], False
+        while not done:
+            _, _, terminated, truncated, info = env.step(env.oracle_action())
+            out.append((info["anchor"], info["signals"], info.get("stage_verdict")))
+            done = terminated or truncated
+        return out
+
+    first = finish()
+    env.set_state(snapshot)
+    assert finish() == first and first[-1][1]["stage_passed"] == 1.0
+
+
+def test_copy_arguments_copies_plain_values_without_aliasing():
+    class Odd:
+        def __init__(self) -> None:
+            self.items = [1]
+
+    arguments = {"a": [1, {"b": (2, [3])}], "s": "x", "n": None, "set": {4}, "odd": Odd()}
+    copied = copy_arguments(arguments)
+    assert copied["a"] == arguments["a"] and copied["set"] == {4} and copied["s"] == "x"
+    assert copied["a"] is not arguments["a"] and copied["a"][1]["b"][1] is not arguments["a"][1]["b"][1]
+    assert copied["odd"] is not arguments["odd"] and copied["odd"].items == [1]
+    copied["a"][1]["b"][1].append(9)
+    assert arguments["a"][1]["b"][1] == [3]
+
+
+def test_lru_drops_the_least_recently_used_entry():
+    cache: LRU[str, int] = LRU(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # now b is the oldest
+    cache.put("c", 3)
+    assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        LRU(0)
+
+
+def test_public_state_of_an_untouched_copy_equals_a_fresh_load_for_every_class():
+    env = ToolUseEnv("bfcl")
+    for task in bfcl.load_tasks("all")[::40]:
+        copy = env._template(task).instantiate()
+        fresh = Backends({n: env.catalog.classes[n] for n in task.classes}, task.initial_config,
+                         long_context=task.long_context, stateless=env.catalog.stateless)
+        for name in task.classes:
+            assert public_state(copy.instances[name]) == public_state(fresh.instances[name]), task.task_id
