@@ -205,3 +205,12 @@ def test_tool_call_parser_never_raises(arguments, name, as_string):
     payload = json.dumps(arguments) if as_string else arguments
     result = parse_tool_calls(call(name, payload), TOOLS)
     assert isinstance(result, (list, ActionError))
+
+
+def test_many_unknown_tags_before_an_action():
+    """60,000 characters of unknown tags (each used to rescan the rest of the text: seconds)."""
+    tools = [ToolSpec("search", "s", {"type": "object", "properties": {"query": {"type": "string"}},
+                                        "required": ["query"]}, tag="search")]
+    result = parse_tagged("<b>" * 20_000 + "<search>q</search>", tools)
+    assert [c.arguments for c in result] == [{"query": "q"}]
+    assert parse_tagged("<b>" * 20_000 + "<x>q</X >", tools).kind == "unknown_tag"

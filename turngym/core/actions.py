@@ -175,10 +175,12 @@ def parse_tagged(text: Any, tools: Sequence[ToolSpec], *, max_calls: int = 1) ->
     calls: list[ParsedCall] = []
     open_tag: str | None = None
     open_end = 0
+    last_closing = {m.group(2).lower(): m.start() for m in _TAG.finditer(visible) if m.group(1) == "/"}
     for match in _TAG.finditer(visible):
         closing, name = match.group(1) == "/", match.group(2).lower()
         if name not in by_tag:
-            if open_tag is None and not closing and _looks_like_action_tag(visible, match):
+            if open_tag is None and not closing and last_closing.get(name, -1) >= match.end():
+                # an unknown <x> counts as an attempted action only when a </x> follows it
                 return ActionError(
                     "unknown_tag", f"<{match.group(2)}> is not an action here. Accepted: {accepted}."
                 )
@@ -224,11 +226,6 @@ def parse_tagged(text: Any, tools: Sequence[ToolSpec], *, max_calls: int = 1) ->
             f"Found {len(calls)} actions; at most {max_calls} per turn. Accepted: {accepted}.",
         )
     return calls
-
-
-def _looks_like_action_tag(text: str, match: re.Match[str]) -> bool:
-    """An unknown ``<x>`` counts as an attempted action only when ``</x>`` follows it."""
-    return f"</{match.group(2)}>".lower() in text[match.end() :].lower()
 
 
 def parse_tool_calls(
