@@ -21,10 +21,11 @@ Two workloads:
 * ``cold``: every task once, in a new environment (nothing of the task cached: turngym
   loads its back-ends and runs the gold calls alongside, as for a task seen once);
 * ``grouped``: every task ``--group`` times in a row (a GRPO-style group of rollouts), in
-  one environment: turngym loads a task's back-ends once and unpickles a fresh copy per
-  episode, reads the gold run from its per-task cache from the second episode on, and
-  remembers state hashes per call history (see ``turngym.envs.tool_use.env``); the
-  executor and the checker run every episode from scratch, as they always do.
+  one environment: turngym loads a task's back-ends once and unpickles a fresh copy of each
+  per episode (on the first call that goes to it), reads the gold run from its per-task
+  cache from the second episode on, and remembers state hashes per call history (see
+  ``turngym.envs.tool_use.env``); the executor and the checker run every episode from
+  scratch, as they always do.
 
 To keep the load of a shared machine from deciding the ratio, the tasks are timed in
 chunks, the three sides taking turns on each chunk (in rotating order); each side's
@@ -44,10 +45,13 @@ import uuid
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.env import ToolUseEnv
 
-TURNGYM_DOES = ("ToolUseEnv reset + step(oracle_action()) per turn: fresh back-end copy per episode, "
-                "calls parsed from OpenAI tool_calls and dispatched by name, every stage judged (state "
-                "check vs the gold run, response check, MatchTIR matching), info['anchor'] state hash "
-                "every step")
+TURNGYM_DOES = ("ToolUseEnv reset + step(oracle_action()) per turn: fresh back-end state per episode (a "
+                "back-end is unpickled from the task's template on the first call that goes to it; until "
+                "then the episode reads a shared instance nothing calls), calls parsed from OpenAI "
+                "tool_calls and dispatched by name, every stage judged (state check vs the gold run, "
+                "response check, MatchTIR matching), info['anchor'] state hash every step; per-task "
+                "caches: back-end template, gold run (from a task's 2nd episode), state hash per call "
+                "history")
 EXECUTOR_DOES = ("bfcl-eval execute_multi_turn_func_call per turn, new model name per episode (fresh "
                  "_load_scenario instances), eval() of call strings, nothing checked")
 CHECKER_DOES = ("bfcl-eval multi_turn_checker per episode: executes the answer and the ground truth on "
