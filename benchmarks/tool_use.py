@@ -18,8 +18,9 @@ user turn by user turn) with fresh back-end state every episode:
 
 Two workloads:
 
-* ``cold``: every task once, in a new environment (nothing of the task cached: turngym
-  loads its back-ends and runs the gold calls alongside, as for a task seen once);
+* ``cold``: every task once, in a new environment with turngym's per-process caches
+  emptied first (nothing of the task cached: turngym loads its back-ends and runs the gold
+  calls alongside, as for a task seen once);
 * ``grouped``: every task ``--group`` times in a row (a GRPO-style group of rollouts), in
   one environment: turngym loads a task's back-ends once and unpickles a fresh copy of each
   per episode (on the first call that goes to it), reads the gold run from its per-task
@@ -44,6 +45,7 @@ import uuid
 
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.env import ToolUseEnv
+from turngym.envs.tool_use.gold import clear_caches
 
 TURNGYM_DOES = ("ToolUseEnv reset + step(oracle_action()) per turn: fresh back-end state per episode (a "
                 "back-end is unpickled from the task's template on the first call that goes to it; until "
@@ -150,12 +152,20 @@ def _rates(side: dict) -> dict:
 
 def compare(tasks: list, entries: dict, group: int, chunk: int) -> dict:
     """Time the three sides on ``tasks`` (each ``group`` times in a row), chunk by chunk."""
+    clear_caches()
     env = ToolUseEnv("bfcl")  # grouped: one environment, as a trainer keeps one per worker
     sides: list[dict] = [{}, {}, {}]
+
+    def turngym_part(part: list) -> dict:
+        if group > 1:
+            return run_turngym(part, env)
+        clear_caches()  # cold: every task's episode is its first (outside the timed region)
+        return run_turngym(part, ToolUseEnv("bfcl"))
+
     for index, start in enumerate(range(0, len(tasks), chunk)):
         part = [t for t in tasks[start:start + chunk] for _ in range(group)]
         runners = [
-            lambda p=part: run_turngym(p, env if group > 1 else ToolUseEnv("bfcl")),
+            lambda p=part: turngym_part(p),
             lambda p=part: run_bfcl(p, entries),
             lambda p=part: run_bfcl_checker(p, entries),
         ]

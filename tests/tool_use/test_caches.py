@@ -11,7 +11,7 @@ from tests.tool_use import bfcl_reference as ref
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.backends import Backends, BackendTemplate, copy_arguments
 from turngym.envs.tool_use.env import ToolUseEnv
-from turngym.envs.tool_use.gold import LRU
+from turngym.envs.tool_use.gold import CACHES, LRU, clear_caches
 from turngym.verifiers.tool_state import public_state, state_check, state_fingerprint
 
 
@@ -45,10 +45,12 @@ def test_cached_gold_runs_and_state_hashes_judge_exactly_as_a_fresh_environment(
     warm = ToolUseEnv("bfcl")
     failing = 0
     for case in cases:
-        fresh = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)
-        runs = [_play(warm, case.task_id, case.answer) for _ in range(3)]  # live, build, cached
-        assert runs[0] == runs[1] == runs[2] == fresh, (case.task_id, case.kind)
-        assert case.task_id in warm._gold_runs
+        clear_caches()
+        fresh = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)  # nothing cached: live gold run
+        runs = [_play(warm, case.task_id, case.answer) for _ in range(3)]  # builds, then reads, a GoldRun
+        other = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)  # another env shares the caches
+        assert fresh == runs[0] == runs[1] == runs[2] == other, (case.task_id, case.kind)
+        assert (id(warm.catalog), case.task_id) in CACHES.gold_runs
         failing += fresh[-1][-1] is not None and not all(v["passed"] for v in fresh[-1][-1])
     assert failing >= 8  # the mutated answers really fail stages, so failing verdicts are compared too
 
@@ -104,6 +106,7 @@ def test_lazy_copies_are_made_on_the_first_call_and_the_shared_instance_never_ch
 
 
 def test_branching_from_an_episode_that_reads_a_cached_gold_run():
+    clear_caches()
     env = ToolUseEnv("bfcl")
     task = env.get_task("multi_turn_miss_func_3")
     for _ in range(2):
@@ -138,6 +141,27 @@ def test_copy_arguments_copies_plain_values_without_aliasing():
     assert copied["odd"] is not arguments["odd"] and copied["odd"].items == [1]
     copied["a"][1]["b"][1].append(9)
     assert arguments["a"][1]["b"][1] == [3]
+
+
+def test_environments_with_different_tasks_of_the_same_id_never_share_cached_runs():
+    from turngym.envs.tool_use import generated
+
+    clear_caches()
+    easy = generated.generate_task("easy", "train", 0)
+    hard = generated.generate_task("hard", "train", 0)
+    imposter = type(hard)(**{**hard.__dict__, "task_id": easy.task_id})
+    catalog = generated.catalog()
+    envs = [ToolUseEnv([easy], catalog=catalog), ToolUseEnv([imposter], catalog=catalog)]
+    for _ in range(3):
+        for env in envs:
+            _, info = env.reset(options={"task_id": easy.task_id})
+            assert info["anchor"] == _true_anchor(env)
+            done = False
+            while not done:
+                _, _, terminated, truncated, info = env.step(env.oracle_action())
+                assert info["anchor"] == _true_anchor(env)
+                done = terminated or truncated
+            assert info["outcome"] == 1.0 and len(info["stage_verdicts"]) == len(env.task.stages)
 
 
 def test_lru_drops_the_least_recently_used_entry():

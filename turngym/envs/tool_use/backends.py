@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import decimal
 import inspect
+import itertools
 import json
 import pickle
 from collections.abc import Mapping, Sequence
@@ -187,6 +188,13 @@ except ImportError:  # pragma: no cover - mpmath comes with the dev extra
     _MPMATH = None
 
 
+_UIDS = itertools.count()
+
+
+def _next_uid() -> int:
+    return next(_UIDS)
+
+
 class BackendTemplate:
     """A task's back-ends loaded once; :meth:`instantiate` gives a fresh, independent copy.
 
@@ -217,6 +225,8 @@ class BackendTemplate:
         loaded = Backends(classes, configs, long_context=long_context, stateless=stateless,
                           private_configs=private_configs)
         self.routes: dict[str, str] = loaded.routes
+        self.uid = _next_uid()
+        """Unique in this process: remembered state hashes are keyed by it."""
         self._pristine: dict[str, Any] | None = None
         self._shared: dict[str, Any] = {}
         try:

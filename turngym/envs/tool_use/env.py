@@ -41,8 +41,15 @@ read from a :class:`~.gold.GoldRun` instead of being executed again (the first e
 it alongside, as nothing is gained from keeping it for a task played once); the state
 hash of a back-end is remembered per (task, back-end, digest of the calls it ran since the
 start), since the back-ends are deterministic; stages compare only the back-ends a call
-of the agent or of the gold run went to (the others are both in the initial state).
-Verdicts, results and anchors are the same as without any of it.
+of the agent or of the gold run went to (the others are both in the initial state), and
+skip the attribute-by-attribute comparison where the agent's back-end hashes as the gold
+run's does (equal pickles: equal state). Verdicts, results and anchors are the same as
+without any of it, given what these rest on: back-ends whose state follows from their
+initial state and the calls they ran (BFCL's seed their random generators; wall-clock
+times are private), and state made of plain data compared structurally (a float NaN,
+unequal to itself, in the gold run's state would be one exception; BFCL's data has none).
+``tests/tool_use/test_caches.py`` plays gold and mutated answers three times in one
+environment and once in a new one and checks that everything agrees.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from turngym.core.actions import ActionError, parse_python_calls, parse_tool_cal
 from turngym.core.messages import Action, Message, system, user
 from turngym.core.messages import tool as tool_message
 from turngym.envs.tool_use.backends import Backends, BackendTemplate
-from turngym.envs.tool_use.gold import LRU, GoldRun, build_gold_run
+from turngym.envs.tool_use.gold import CACHES, GoldRun, build_gold_run
 from turngym.envs.tool_use.tasks import Catalog, ToolTask, untyped
 from turngym.verifiers.tool_match import ToolCallMatcher
 from turngym.verifiers.tool_state import (
@@ -200,10 +207,8 @@ class ToolUseEnv(TurnEnv):
         super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
         self._task: ToolTask | None = None
         self._oracle_cache: dict[tuple[str, int], Any] = {}
-        self._templates: LRU[str, tuple[ToolTask, BackendTemplate]] = LRU(64)
-        self._gold_runs: LRU[str, tuple[ToolTask, GoldRun]] = LRU(64)
-        self._played: LRU[str, bool] = LRU(4096)  # tasks seen once (their next episode builds a GoldRun)
-        self._fingerprints: LRU[tuple[str, str, bytes], str] = LRU(50_000)
+        self._caches = CACHES  # per process, shared by every ToolUseEnv (see .gold)
+        self._template_obj: BackendTemplate | None = None
         self._prompts: dict[tuple[str, ...], str] = {}
         self._class_tools: dict[tuple[str, ...], list[ToolSpec]] = {}
         self._reset_episode_state()
@@ -267,16 +272,23 @@ class ToolUseEnv(TurnEnv):
         self._fingerprint: str | None = None
         self._pending_errors: list[tuple[str | None, str]] = []
 
+    def _cached(self, cache: Any, task: ToolTask) -> Any:
+        """``cache``'s value for ``task`` of this catalog, or ``None``."""
+        entry = cache.get((id(self.catalog), task.task_id))
+        if entry is not None and entry[0] is self.catalog and (entry[1] is task or entry[1] == task):
+            return entry[2]
+        return None
+
     def _template(self, task: ToolTask) -> BackendTemplate:
-        cached = self._templates.get(task.task_id)
-        if cached is not None and (cached[0] is task or cached[0] == task):
-            return cached[1]
+        cached = self._cached(self._caches.templates, task)
+        if cached is not None:
+            return cached
         # A JSON round trip copies the (JSON) initial state several times faster than deepcopy.
         template = BackendTemplate({n: self.catalog.classes[n] for n in task.classes},
                                    json.loads(json.dumps(task.initial_config)),
                                    long_context=task.long_context, stateless=self.catalog.stateless,
                                    private_configs=True)
-        self._templates.put(task.task_id, (task, template))
+        self._caches.templates.put((id(self.catalog), task.task_id), (self.catalog, task, template))
         return template
 
     def _tools_of(self, classes: tuple[str, ...]) -> list[ToolSpec]:
@@ -291,14 +303,15 @@ class ToolUseEnv(TurnEnv):
 
     def _start_gold(self, task: ToolTask) -> None:
         """The task's cached gold run, built on its second episode; on its first, a live one."""
-        cached = self._gold_runs.get(task.task_id)
-        if cached is not None and (cached[0] is task or cached[0] == task):
-            self._gold_run = cached[1]
-        elif task.task_id in self._played:
+        key = (id(self.catalog), task.task_id)
+        cached = self._cached(self._caches.gold_runs, task)
+        if cached is not None:
+            self._gold_run = cached
+        elif key in self._caches.played:
             self._gold_run = build_gold_run(self._template(task), task.stages)
-            self._gold_runs.put(task.task_id, (task, self._gold_run))
+            self._caches.gold_runs.put(key, (self.catalog, task, self._gold_run))
         else:
-            self._played.put(task.task_id, True)
+            self._caches.played.put(key, True)
             self._gold = self._backends(task)
 
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
@@ -309,7 +322,8 @@ class ToolUseEnv(TurnEnv):
             task = self.get_task(self.task_ids()[index]) if self._generated else self._tasks[index]
         self._task = task
         self._reset_episode_state()
-        self._agent = self._backends(task)
+        self._template_obj = self._template(task)
+        self._agent = self._template_obj.instantiate(lazy=True)
         self._histories = dict.fromkeys(self._agent.instances, b"")
         self._start_gold(task)
         hidden = set(task.hidden)
@@ -507,12 +521,12 @@ class ToolUseEnv(TurnEnv):
 
     def _agent_digest(self, name: str) -> str:
         """The state hash of the agent's back-end ``name`` (remembered per call history)."""
-        assert self._agent is not None and self._task is not None
-        key = (self._task.task_id, name, self._histories[name])
-        digest = self._fingerprints.get(key)
+        assert self._agent is not None and self._template_obj is not None
+        key = (self._template_obj.uid, name, self._histories[name])
+        digest = self._caches.fingerprints.get(key)
         if digest is None:
             digest = state_fingerprint({name: self._agent.instances[name]})
-            self._fingerprints.put(key, digest)
+            self._caches.fingerprints.put(key, digest)
         return digest
 
     def _same_as_gold(self, gold_touched: frozenset[str] | set[str]) -> set[str]:
@@ -598,6 +612,7 @@ class ToolUseEnv(TurnEnv):
         self._gold_run = state["gold_run"]  # read-only: shared, not copied
         self._gold_touched, self._agent_touched = set(state["gold_touched"]), set(state["agent_touched"])
         self._histories = dict(state["histories"])
+        self._template_obj = self._template(self._task) if self._task is not None else None
         self._fingerprint = None
         self._pending_errors = []
         self._sync_tools()

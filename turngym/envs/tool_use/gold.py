@@ -10,12 +10,16 @@ episodes of the same task (a training group replays a task many times) read it i
 running the gold calls again. A :class:`GoldRun` is never modified: its back-end objects
 are only read (compared), never called.
 
-:class:`LRU` is the bounded cache the environment keeps these (and the back-end
-templates, and state fingerprints) in.
+:class:`TaskCaches` holds these, the back-end templates and remembered state hashes in
+bounded :class:`LRU` caches, one set per process (:data:`CACHES`) shared by every
+environment, so that the copies of an environment a vectorised rollout makes share them
+too. Entries are keyed by the catalog and task id and checked against the task itself, so
+two environments with different tasks of the same id never mix them up.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,20 +90,23 @@ class LRU(Generic[K, V]):
             raise ValueError(f"an LRU cache holds at least 1 entry, got size={size!r}")
         self.size = size
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
         """The value of ``key`` (now the most recently used), or ``None``."""
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
 
     def put(self, key: K, value: V) -> None:
         """Store ``value`` under ``key``, dropping the oldest entry when full."""
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self.size:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
@@ -109,4 +116,34 @@ class LRU(Generic[K, V]):
 
     def clear(self) -> None:
         """Drop every entry."""
-        self._data.clear()
+        with self._lock:
+            self._data.clear()
+
+
+class TaskCaches:
+    """What ToolUse environments compute once per task (see the module docstring).
+
+    ``templates`` and ``gold_runs`` map ``(id(catalog), task_id)`` to ``(catalog, task,
+    value)``; ``played`` holds the keys of tasks played once; ``fingerprints`` maps
+    ``(template id, back-end, call-history digest)`` to a state hash.
+    """
+
+    def __init__(self, tasks: int = 256, fingerprints: int = 200_000) -> None:
+        self.templates: LRU[tuple[int, str], tuple[Any, Any, BackendTemplate]] = LRU(tasks)
+        self.gold_runs: LRU[tuple[int, str], tuple[Any, Any, GoldRun]] = LRU(tasks)
+        self.played: LRU[tuple[int, str], bool] = LRU(32 * tasks)
+        self.fingerprints: LRU[tuple[int, str, bytes], str] = LRU(fingerprints)
+
+    def clear(self) -> None:
+        """Forget everything (the next episode of every task is a first one again)."""
+        for cache in (self.templates, self.gold_runs, self.played, self.fingerprints):
+            cache.clear()
+
+
+CACHES = TaskCaches()
+"""The process's caches, shared by every ToolUseEnv."""
+
+
+def clear_caches() -> None:
+    """Empty :data:`CACHES` (for benchmarks of a task's first episode, and tests)."""
+    CACHES.clear()
