@@ -189,11 +189,13 @@ def run_demo(plan: DemoPlan, console: Any, *, policy: Any | None = None) -> dict
     rows: dict[str, dict[str, Any]] = {}
     phases: dict[str, dict[str, float]] = {}
 
-    def timed(name: str, message: str, work: Any) -> Any:
+    def timed(name: str, message: str, work: Any, row: str | None = None) -> Any:
         number = ("load", "eval_before", "sft", "eval_warm_start", "rl", "eval_after_rl").index(name) + 1
         console.print(f"[{number}/6] {message}")
         wall, cpu = time.perf_counter(), _cpu_seconds()
         result = work()
+        if row is not None:
+            rows[row] = result
         phases[name] = {"wall_s": round(time.perf_counter() - wall, 1),
                         "cpu_s": round(_cpu_seconds() - cpu, 1)}
         progress = {"seed": plan.seed, "rows": rows, "phases": phases, "finished": False}
@@ -204,16 +206,16 @@ def run_demo(plan: DemoPlan, console: Any, *, policy: Any | None = None) -> dict
         policy = timed("load", f"loading {rl_cfg.model.path} with a LoRA adapter",
                        lambda: load_policy(rl_cfg))
     episodes = plan.eval["episodes"]
-    rows["before"] = timed("eval_before", f"evaluating the base model on {episodes} held-out tasks",
-                           lambda: table_row(evaluate(plan, policy, "before")))
+    timed("eval_before", f"evaluating the base model on {episodes} held-out tasks",
+          lambda: table_row(evaluate(plan, policy, "before")), row="before")
     timed("sft", f"warm start: {sft_cfg.train.steps} SFT steps on oracle trajectories",
           lambda: SFTTrainer(sft_cfg, policy=policy, console=console).run())
-    rows["warm start"] = timed("eval_warm_start", "evaluating after the warm start",
-                               lambda: table_row(evaluate(plan, policy, "warm start")))
+    timed("eval_warm_start", "evaluating after the warm start",
+          lambda: table_row(evaluate(plan, policy, "warm start")), row="warm start")
     timed("rl", f"RL: {rl_cfg.algorithm.estimator} for {rl_cfg.train.steps} steps on {rl_cfg.env.id}",
           lambda: Trainer(rl_cfg, policy=policy, console=console).run())
-    rows["after RL"] = timed("eval_after_rl", "evaluating after RL",
-                             lambda: table_row(evaluate(plan, policy, "after RL")))
+    timed("eval_after_rl", "evaluating after RL", lambda: table_row(evaluate(plan, policy, "after RL")),
+          row="after RL")
 
     print_table(rows, console)
 
