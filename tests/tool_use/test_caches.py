@@ -183,3 +183,27 @@ def test_public_state_of_an_untouched_copy_equals_a_fresh_load_for_every_class()
                          long_context=task.long_context, stateless=env.catalog.stateless)
         for name in task.classes:
             assert public_state(copy.instances[name]) == public_state(fresh.instances[name]), task.task_id
+
+
+def test_results_do_not_depend_on_precisions_left_set_in_the_process():
+    """BFCL's executor leaves mpmath's and decimal's precision changed; a cached gold run
+    written earlier must still equal the agent's results (found by the slow agreement test)."""
+    import decimal
+
+    import mpmath
+    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.math_api import MathAPI
+
+    from turngym.core.actions import ParsedCall
+
+    backends = Backends({"MathAPI": MathAPI}, stateless=("MathAPI",))
+    calls = [ParsedCall("logarithm", {"value": 630.0, "base": 10, "precision": 5}),
+             ParsedCall("square_root", {"number": 2.0, "precision": 40}),
+             ParsedCall("logarithm", {"value": -1.0, "base": 10, "precision": 5})]
+    clean = [backends.execute(c) for c in calls]
+    saved = mpmath.mp.prec, decimal.getcontext().prec
+    try:
+        mpmath.mp.dps, decimal.getcontext().prec = 5, 3
+        assert [backends.execute(c) for c in calls] == clean
+        assert (mpmath.mp.dps, decimal.getcontext().prec) == (5, 3)  # the caller's settings stay
+    finally:
+        mpmath.mp.prec, decimal.getcontext().prec = saved

@@ -167,25 +167,38 @@ class Backends:
         for name, default in mutable_defaults(type(instance), call.name):
             if name not in arguments:
                 arguments[name] = copy.deepcopy(default)
-        # Some back-ends set decimal's precision (and mpmath's) process-wide; keep each
-        # call's setting to that call so that no episode depends on another's history.
+        # Some back-ends set decimal's precision (and mpmath's) process-wide, and an mpmath
+        # number's text depends on the precision when it is written. Every call starts from
+        # the libraries' defaults (as in a fresh process) and its result is written at
+        # mpmath's default precision; the caller's settings are restored after. So a result
+        # depends on the call and the back-end's state only, never on what ran before in the
+        # process (BFCL's own executor leaves its precisions changed).
         mp = _MPMATH.mp if _MPMATH is not None else None
-        dps = mp.dps if mp is not None else None
+        prec = mp.prec if mp is not None else None
         try:
-            with decimal.localcontext():
-                result = method(**arguments)
-        except Exception as exc:  # a back-end method that raises is the model's tool error
-            return f"{ERROR_PREFIX}{exc}", False
+            if mp is not None:
+                mp.prec = _MP_DEFAULT_PREC
+            try:
+                with decimal.localcontext(decimal.Context()):
+                    result = method(**arguments)
+            except Exception as exc:  # a back-end method that raises is the model's tool error
+                if mp is not None:
+                    mp.prec = _MP_DEFAULT_PREC
+                return f"{ERROR_PREFIX}{exc}", False
+            if mp is not None:
+                mp.prec = _MP_DEFAULT_PREC
+            return format_result(result), not is_error_result(result)
         finally:
-            if mp is not None and mp.dps != dps:
-                mp.dps = dps
-        return format_result(result), not is_error_result(result)
+            if mp is not None:
+                mp.prec = prec
 
 
 try:
     import mpmath as _MPMATH
 except ImportError:  # pragma: no cover - mpmath comes with the dev extra
     _MPMATH = None
+_MP_DEFAULT_PREC = 53
+"""mpmath's default binary precision (15 decimal digits)."""
 
 
 _UIDS = itertools.count()
