@@ -174,22 +174,22 @@ class Backends:
         # depends on the call and the back-end's state only, never on what ran before in the
         # process (BFCL's own executor leaves its precisions changed).
         mp = _MPMATH.mp if _MPMATH is not None else None
-        prec = mp.prec if mp is not None else None
+        prec = mp.prec if mp is not None else _MP_DEFAULT_PREC
         try:
-            if mp is not None:
+            if prec != _MP_DEFAULT_PREC:
                 mp.prec = _MP_DEFAULT_PREC
             try:
-                with decimal.localcontext(decimal.Context()):
+                with decimal.localcontext(_DECIMAL_DEFAULTS):
                     result = method(**arguments)
             except Exception as exc:  # a back-end method that raises is the model's tool error
-                if mp is not None:
+                if mp is not None and mp.prec != _MP_DEFAULT_PREC:
                     mp.prec = _MP_DEFAULT_PREC
                 return f"{ERROR_PREFIX}{exc}", False
-            if mp is not None:
+            if mp is not None and mp.prec != _MP_DEFAULT_PREC:
                 mp.prec = _MP_DEFAULT_PREC
             return format_result(result), not is_error_result(result)
         finally:
-            if mp is not None:
+            if mp is not None and mp.prec != prec:
                 mp.prec = prec
 
 
@@ -199,6 +199,8 @@ except ImportError:  # pragma: no cover - mpmath comes with the dev extra
     _MPMATH = None
 _MP_DEFAULT_PREC = 53
 """mpmath's default binary precision (15 decimal digits)."""
+_DECIMAL_DEFAULTS = decimal.Context()
+"""decimal's default context (``localcontext`` runs each call on a copy of it)."""
 
 
 _UIDS = itertools.count()
