@@ -240,6 +240,7 @@ class BackendTemplate:
         loaded = Backends(classes, configs, long_context=long_context, stateless=stateless,
                           private_configs=private_configs)
         self.routes: dict[str, str] = loaded.routes
+        self.sorted_names: tuple[str, ...] = tuple(sorted(loaded.instances))
         self.uid = _next_uid()
         """Unique in this process: remembered state hashes are keyed by it."""
         self._pristine: dict[str, Any] | None = None

@@ -210,6 +210,7 @@ class ToolUseEnv(TurnEnv):
         self._caches = CACHES  # per process, shared by every ToolUseEnv (see .gold)
         self._template_obj: BackendTemplate | None = None
         self._prompts: dict[tuple[str, ...], str] = {}
+        self._tool_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list, list, dict]] = {}
         self._class_tools: dict[tuple[str, ...], list[ToolSpec]] = {}
         self._reset_episode_state()
 
@@ -346,11 +347,16 @@ class ToolUseEnv(TurnEnv):
         return prompt
 
     def _sync_tools(self) -> None:
-        specs = {t.name: t for t in self._tools_of(self.task.classes)}
-        self.tools = [specs[name] for name in self._visible]
-        callable_specs = list(specs.values()) if self.allow_hidden_calls else self.tools
-        self._parse_specs = [t if self.check_types else self._untyped[id(t)] for t in callable_specs]
-        self._spec_by_name = {t.name: t for t in self._parse_specs}
+        key = (self.task.classes, tuple(self._visible))
+        cached = self._tool_sets.get(key)
+        if cached is None:
+            specs = {t.name: t for t in self._tools_of(self.task.classes)}
+            tools = [specs[name] for name in self._visible]
+            callable_specs = list(specs.values()) if self.allow_hidden_calls else tools
+            parse_specs = [t if self.check_types else self._untyped[id(t)] for t in callable_specs]
+            cached = self._tool_sets[key] = (tools, parse_specs, {t.name: t for t in parse_specs})
+        tools, self._parse_specs, self._spec_by_name = cached
+        self.tools = list(tools)
 
     @staticmethod
     def _describe(tools: Sequence[ToolSpec]) -> str:
@@ -558,8 +564,15 @@ class ToolUseEnv(TurnEnv):
         if self._fingerprint is None:
             # A back-end's state follows from the task and the calls it ran (deterministic
             # back-ends): hash it once per such history.
-            parts = [f"{name}:{self._agent_digest(name)}" for name in sorted(self._agent.instances)]
-            self._fingerprint = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+            assert self._template_obj is not None
+            names = self._template_obj.sorted_names
+            key = (self._template_obj.uid, "", tuple(self._histories[n] for n in names))  # "": all of them
+            joined = self._caches.fingerprints.get(key)
+            if joined is None:
+                parts = [f"{name}:{self._agent_digest(name)}" for name in names]
+                joined = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+                self._caches.fingerprints.put(key, joined)
+            self._fingerprint = joined
         return f"{self._task.task_id}|s{self._stage}|{self._fingerprint}"
 
     def oracle_action(self) -> Action | None:

@@ -125,14 +125,15 @@ class TaskCaches:
 
     ``templates`` and ``gold_runs`` map ``(id(catalog), task_id)`` to ``(catalog, task,
     value)``; ``played`` holds the keys of tasks played once; ``fingerprints`` maps
-    ``(template id, back-end, call-history digest)`` to a state hash.
+    ``(template id, back-end, call-history digest)`` to a back-end's state hash and
+    ``(template id, "", every back-end's call-history digest)`` to the combined one.
     """
 
     def __init__(self, tasks: int = 256, fingerprints: int = 200_000) -> None:
         self.templates: LRU[tuple[int, str], tuple[Any, Any, BackendTemplate]] = LRU(tasks)
         self.gold_runs: LRU[tuple[int, str], tuple[Any, Any, GoldRun]] = LRU(tasks)
         self.played: LRU[tuple[int, str], bool] = LRU(32 * tasks)
-        self.fingerprints: LRU[tuple[int, str, bytes], str] = LRU(fingerprints)
+        self.fingerprints: LRU[tuple[int, str, bytes | tuple[bytes, ...]], str] = LRU(fingerprints)
 
     def clear(self) -> None:
         """Forget everything (the next episode of every task is a first one again)."""
