@@ -13,6 +13,7 @@ resumes the same run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import re
@@ -101,7 +102,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
     from turngym.core.runlock import RunLockedError
 
     console = _console(out)
-    env_ids = [resolve(e) for e in args.env_ids]
+    env_ids = [_with_module(text, resolve(text)) for text in args.env_ids]
     try:
         spec = parse_agent_spec(args.agent)
     except AgentSpecError as exc:
@@ -117,7 +118,6 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
                         concurrency=args.concurrency, env_workers=args.env_workers)
     except EvalError as exc:
         raise usage_error(str(exc)) from exc
-    run_dir = Path(args.out) if args.out else default_out(plan.identity())
     if spec.kind == "checkpoint":
         from turngym.trainers.policies import policy_from_run
 
@@ -126,6 +126,12 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
         actor = build_agent(spec, seed=args.seed, temperature=temperature, top_p=args.top_p,
                             max_tokens=args.max_tokens, api_key_env=args.api_key_env, lora=args.lora,
                             device=args.device)
+    # The run's identity names exactly what plays: the checkpoint step loaded, the adapter put on.
+    if spec.kind == "checkpoint":
+        plan = dataclasses.replace(plan, agent=str(actor.name))
+    elif args.lora is not None:
+        plan = dataclasses.replace(plan, agent=f"{spec}+lora:{Path(args.lora).resolve()}")
+    run_dir = Path(args.out) if args.out else default_out(plan.identity())
     console.print(f"Evaluating {spec} on {', '.join(env_ids)}: {len(tasks)} task(s) x {args.samples} "
                   f"sample(s) each -> {run_dir}")
     try:
@@ -141,6 +147,13 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
         report = build_report([run_dir], run_dir / "report.html")
         console.print(f"Report:   {Path(report).resolve()}")
     return 0
+
+
+def _with_module(text: str, env_id: str) -> str:
+    """``module:Foo-v0`` -> ``module:turngym/Foo-v0``: the form that ``gymnasium.make`` imports in
+    any process (Ray actors, ``turngym reverify`` later), so custom environments keep working."""
+    module, sep, _ = text.partition(":")
+    return f"{module}:{env_id}" if sep and module else env_id
 
 
 def show_summary(console: Console, summary: dict[str, Any]) -> None:
@@ -182,7 +195,8 @@ def cmd_reverify(args: argparse.Namespace, out: TextIO, usage_error: type[Except
         plan, records = load_run(args.run_dir)
     except (EvalError, FileNotFoundError) as exc:
         raise usage_error(str(exc)) from exc
-    differences = reverify_records(records, plan.get("env_kwargs"))
+    makes = {env.partition(":")[2] if ":" in env else env: env for env in plan.get("env_ids", [])}
+    differences = reverify_records(records, plan.get("env_kwargs"), make_ids=makes)
     for difference in differences:
         console.print(f"{difference.episode_id} ({difference.env_id}):")
         for problem in difference.problems:

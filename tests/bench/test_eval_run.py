@@ -186,3 +186,33 @@ def test_agent_specs_are_checked_with_what_is_accepted(tmp_path):
     os.environ["TG_TEST_KEY"] = "sekret"
     agent = build_agent(parse_agent_spec("openai:m@http://127.0.0.1:9/v1"), api_key_env="TG_TEST_KEY")
     assert agent.api_key == "sekret"
+
+
+def test_failed_episodes_are_played_again_on_resume(tmp_path):
+    """A resumed run replays failed episodes (an endpoint that was down); the newest record counts."""
+    from turngym.agents.scripted import RandomAgent as Base
+
+    class Flaky(Base):
+        broken = True
+
+        def act(self, history, env):
+            if Flaky.broken:
+                raise ConnectionError("endpoint down")
+            return super().act(history, env)
+
+    first = run_eval(plan(), Flaky(seed=1), tmp_path, progress=False)
+    assert first["groups"][0]["failed"] == 12
+    Flaky.broken = False
+    second = run_eval(plan(), Flaky(seed=1), tmp_path, progress=False)
+    assert second["groups"][0]["failed"] == 0 and second["groups"][0]["episodes"] == 12
+    reference = run_eval(plan(), RandomAgent(seed=1), tmp_path / "ref", progress=False)
+    for summary in (second, reference):
+        summary["groups"][0].pop("wall_s_mean")
+    assert second["groups"] == reference["groups"]
+
+
+def test_environments_that_would_share_episode_ids_are_refused():
+    with pytest.raises(EvalError, match="would share episode ids"):
+        plan(env_ids=[ENV, ENV])
+    with pytest.raises(EvalError, match="would share episode ids"):
+        plan(env_ids=[ENV, "other/GuessNumber-v0"])

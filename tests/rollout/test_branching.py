@@ -31,10 +31,13 @@ def tokenizer(request):
 
     from turngym.agents.models import smollm2_gguf_path
 
-    saved = request.config.cache.mkdir("smollm2-tokenizer")
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    path = smollm2_gguf_path()
+    if cache is None:
+        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    saved = cache.mkdir("smollm2-tokenizer")
     if (saved / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(str(saved), local_files_only=True)
-    path = smollm2_gguf_path()
     loaded = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
     loaded.save_pretrained(str(saved))
     return loaded

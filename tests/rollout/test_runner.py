@@ -174,3 +174,47 @@ def test_garbage_from_an_environment_fails_its_episode_with_the_reason(garbage, 
     assert message in records[0].error and records[0].error.startswith("turn 1: EnvOutputError")
     assert len(records[0].turns) == 1
     write_episodes(Path("/dev/null"), records)  # what was recorded still serialises
+
+
+def test_numpy_numbers_from_an_environment_are_valid():
+    """Gymnasium accepts np.float32 rewards and numpy signals; so must the runner."""
+    import numpy as np
+
+    class NumpyRewards(GuessNumberEnv):
+        def step(self, action):
+            observation, reward, terminated, truncated, info = super().step(action)
+            info["signals"] = {k: np.float32(v) for k, v in info["signals"].items()}
+            if "outcome" in info:
+                info["outcome"] = np.float64(info["outcome"])
+            return observation, np.float32(reward), terminated, truncated, info
+
+    record = play_episodes(lambda: NumpyRewards(), OracleAgent(), [0], progress=False)[0]
+    assert record.status == "ok" and record.outcome == 1.0
+    assert isinstance(record.turns[0].reward, float)
+
+
+def test_a_hung_environment_does_not_keep_the_process_from_exiting(tmp_path):
+    """A timed-out step runs on in a daemon thread: the process still exits when its work is done."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "hang.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.toy_envs import GuessNumberEnv
+        from tests.training.tiny import tiny_policy
+        from turngym.agents.policy import SamplingParams
+        from turngym.rollout import collect
+
+        class Hang(GuessNumberEnv):
+            def step(self, action):
+                time.sleep(600)
+
+        records = collect(lambda: Hang(), tiny_policy(), [0], sampling=SamplingParams(max_new_tokens=2),
+                          step_timeout_s=0.5, progress=False)
+        print(records[0].status, records[0].error)
+    """), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert "failed" in done.stdout and "timed out" in done.stdout, done.stderr[-2000:]

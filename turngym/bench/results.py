@@ -29,7 +29,8 @@ class ResultsFile:
         self.path = Path(path)
 
     def load(self, *, repair: bool = True) -> list[EpisodeRecord]:
-        """Every whole episode in the file; a torn last line (no newline) is cut off when ``repair``."""
+        """Every whole episode in the file. A torn last line (no newline) is cut off when ``repair``,
+        else skipped with a warning and left in place."""
         if not self.path.exists():
             return []
         data = self.path.read_bytes()
@@ -49,8 +50,10 @@ class ResultsFile:
                     with self.path.open("ab") as handle:
                         handle.write(b"\n")
             except ResultsError as exc:
-                if not repair:
-                    raise
+                if not repair:  # reading only: leave the file as it is
+                    warnings.warn(f"{exc}; skipped as a torn last line (a resumed run replays it)",
+                                  stacklevel=2)
+                    return records
                 warnings.warn(f"{exc}; cut off as a torn last line: that episode will be played again",
                               stacklevel=2)
                 with self.path.open("r+b") as handle:

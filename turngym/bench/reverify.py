@@ -93,12 +93,25 @@ def reverify_episode(record: EpisodeRecord, env: gym.Env, *, tolerance: float = 
 
 
 def reverify_records(
-    records: list[EpisodeRecord], env_kwargs: dict[str, Any] | None = None
+    records: list[EpisodeRecord],
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    make_ids: dict[str, str] | None = None,
 ) -> list[Difference]:
-    """Replay every record (see :func:`reverify_episode`); the episodes that now differ."""
+    """Replay every record (see :func:`reverify_episode`); the episodes that now differ.
+
+    ``make_ids`` maps a record's ``env_id`` to the id to make it with (``module:turngym/Foo-v0``
+    for a custom environment whose module must be imported first). An environment that can no
+    longer be made is a difference too, not a crash.
+    """
     differences = []
     for record in records:
-        env = gym.make(record.env_id, **dict(env_kwargs or {}))
+        try:
+            env = gym.make((make_ids or {}).get(record.env_id, record.env_id), **dict(env_kwargs or {}))
+        except Exception as exc:  # the environment itself is gone or changed: say so per episode
+            differences.append(Difference(record.episode_id, record.env_id,
+                                          [f"cannot make the environment: {type(exc).__name__}: {exc}"]))
+            continue
         try:
             problems = reverify_episode(record, env)
         finally:

@@ -10,8 +10,9 @@ A run directory holds:
   at the end.
 
 Killed (``kill -9`` included) and started again with the same command, the run plays only the
-episodes the file lacks, so none is lost or duplicated, and the summary, computed from the
-episodes in plan order, equals an uninterrupted run's (for agents that are deterministic given
+episodes the file lacks (and plays failed ones again: the newest record of an episode counts),
+so none is lost or duplicated, and the summary, computed from the episodes in plan order,
+equals an uninterrupted run's (for agents that are deterministic given
 their seeds). One process at a time writes a run directory (:func:`turngym.core.runlock.run_lock`).
 """
 
@@ -76,6 +77,11 @@ class EvalPlan:
             raise EvalError(f"concurrency must be a positive whole number, got {self.concurrency!r}")
         for index, task in enumerate(self.tasks):
             parse_task(task, index)
+        run_ids = [self.run_id(env_id) for env_id in self.env_ids]
+        shared = sorted({r for r in run_ids if run_ids.count(r) > 1})
+        if shared:
+            raise EvalError(f"environments {self.env_ids} would share episode ids ({', '.join(shared)}): "
+                            "name each environment once, with names that differ after the namespace")
         workers = self.env_workers
         if not isinstance(workers, str) or not re.fullmatch(r"local|ray:[1-9][0-9]*", workers):
             raise EvalError(f"env_workers {self.env_workers!r} not understood; accepted: 'local' or 'ray:N' "
@@ -118,15 +124,16 @@ def run_eval(
     with run_lock(root):
         _check_same_run(root, plan)
         results = ResultsFile(root / EPISODES_FILE)
-        done = {r.episode_id for r in results.load()}
+        stored = latest_records(results.load())
+        done = {r.episode_id for r in stored if r.status == "ok"}  # failed ones are played again
         planned = plan.planned_ids()
-        unexpected = sorted(done - set(planned))
+        unexpected = sorted({r.episode_id for r in stored} - set(planned))
         if unexpected:
             raise EvalError(f"{results.path} holds episodes this run does not plan ({unexpected[:3]}...); "
                             "use a fresh output directory")
         for env_id in plan.env_ids:
             _play_env(plan, actor, env_id, done, results.append, progress)
-        records = _in_plan_order(results.load(), planned)
+        records = _in_plan_order(latest_records(results.load()), planned)
         summary = summarize(records, seed=summary_seed)
         summary["run"] = {"episodes_planned": len(planned), "episodes_recorded": len(records),
                           "agent": plan.agent, "env_ids": plan.env_ids}
@@ -197,6 +204,11 @@ def _check_same_run(root: Path, plan: EvalPlan) -> None:
         json.dump(wanted, handle, indent=1)
 
 
+def latest_records(records: Sequence[EpisodeRecord]) -> list[EpisodeRecord]:
+    """The newest record of each episode id (a failed episode replayed on resume appears twice)."""
+    return list({record.episode_id: record for record in records}.values())
+
+
 def _in_plan_order(records: Sequence[EpisodeRecord], planned: Sequence[str]) -> list[EpisodeRecord]:
     order = {episode_id: i for i, episode_id in enumerate(planned)}
     return sorted(records, key=lambda r: order.get(r.episode_id, len(order)))
@@ -208,4 +220,4 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[EpisodeRecord]]:
     if not (root / RUN_FILE).is_file():
         raise EvalError(f"{root} is not a turngym eval run (no {RUN_FILE})")
     plan = json.loads((root / RUN_FILE).read_text(encoding="utf-8"))
-    return plan, ResultsFile(root / EPISODES_FILE).load(repair=False)
+    return plan, latest_records(ResultsFile(root / EPISODES_FILE).load(repair=False))

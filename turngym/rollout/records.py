@@ -13,10 +13,12 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from turngym.core.messages import Message, message_problem
 from turngym.core.trajectory import EpisodeRecord, TurnRecord
@@ -97,7 +99,13 @@ def _check_observation(observation: Any, where: str) -> None:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    """A finite real number: Python's or NumPy's (``np.float32`` rewards are valid Gymnasium), no bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _short(value: Any) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import copy
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -176,14 +177,22 @@ def play_episodes(
                 if on_episode is not None:
                     on_episode(record)
         else:
+            waiting = iter(jobs)
             with futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="episode") as pool:
-                pending = [pool.submit(run, job, fork_agent(agent)) for job in jobs]
+                # a bounded window: each episode's agent copy is made when it is submitted
+                pending = {pool.submit(run, job, fork_agent(agent))
+                           for job in itertools.islice(waiting, 2 * concurrency)}
                 try:
-                    for future in futures.as_completed(pending):
-                        record = future.result()
-                        bar.done(record)
-                        if on_episode is not None:
-                            on_episode(record)
+                    while pending:
+                        finished, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                        for future in finished:
+                            record = future.result()
+                            bar.done(record)
+                            if on_episode is not None:
+                                on_episode(record)
+                            job = next(waiting, None)
+                            if job is not None:
+                                pending.add(pool.submit(run, job, fork_agent(agent)))
                 except BaseException:  # e.g. the results file cannot be written: start nothing new
                     for future in pending:
                         future.cancel()

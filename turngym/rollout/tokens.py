@@ -23,6 +23,7 @@ both build their records with :mod:`turngym.rollout.records`.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import threading
 import time
 import traceback
 import uuid
@@ -128,7 +129,7 @@ def collect(
                 },
             )
             episodes.append(_Episode(record))
-    pool = futures.ThreadPoolExecutor(max_workers=max(1, min(32, len(episodes))), thread_name_prefix="env")
+    pool = DaemonCalls(max_running=max(1, min(32, len(episodes))))
     bar = EpisodeProgress(len(episodes), progress)
     started = time.perf_counter()
 
@@ -182,7 +183,6 @@ def collect(
                     raise RolloutError(str(template_error), records) from template_error
                 turn += 1
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
         for ep in episodes:
             if ep.env is not None and not ep.abandoned:
                 try:
@@ -196,7 +196,7 @@ def _reset_all(
     episodes: list[_Episode],
     make: Callable[[], gym.Env],
     template: ChatTemplate,
-    pool: futures.ThreadPoolExecutor,
+    pool: DaemonCalls,
     timeout: float | None,
     finish: Callable[..., None],
 ) -> None:
@@ -225,7 +225,7 @@ def _reset_all(
 def _step_all(
     active: list[_Episode],
     generations: list[Any],
-    pool: futures.ThreadPoolExecutor,
+    pool: DaemonCalls,
     timeout: float | None,
     finish: Callable[..., None],
 ) -> ChatTemplateError | None:
@@ -260,6 +260,34 @@ def _step_all(
 
 
 # ----- helpers ---------------------------------------------------------------------------
+
+
+class DaemonCalls:
+    """Runs environment calls in daemon threads, at most ``max_running`` at once.
+
+    Not a ``ThreadPoolExecutor``: its worker threads are joined when the interpreter exits, so
+    one environment stuck forever in a timed-out ``step`` would keep the whole process (an eval
+    that has already written its results) from exiting. A daemon thread is abandoned instead.
+    """
+
+    def __init__(self, max_running: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_running)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> futures.Future[Any]:
+        """Start ``fn(*args)``; its result or exception arrives in the returned future."""
+        future: futures.Future[Any] = futures.Future()
+
+        def run() -> None:
+            with self._slots:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # handed to the waiting runner, which records it
+                    future.set_exception(exc)
+
+        threading.Thread(target=run, name="turngym-env", daemon=True).start()
+        return future
 
 
 @dataclass

@@ -101,18 +101,27 @@ class Trainer:
         console: Any | None = None,
     ) -> None:
         self.config = config
+        self._owned_pool: Any | None = None
         if env_factory is None and config.env.workers != "local":  # environments in Ray actors
             from turngym.core.registry import full_id
             from turngym.integrations import env_source
 
             make_env(config).close()  # checks env.id and env.kwargs here, with the config's own errors
-            env_factory = env_source(full_id(config.env.id), config.env.kwargs, config.env.workers)
+            env_factory = self._owned_pool = env_source(full_id(config.env.id), config.env.kwargs,
+                                                        config.env.workers)
         self.env_factory = env_factory or (lambda: make_env(config))
         self.loss_norm = preflight(config, self.env_factory)  # the divisor of seq_mean_token_sum_norm
         self.rubric = self._build_rubric()  # its settings are checked before any model is loaded
         self.run_dir = Path(config.output_dir)
         self._held: ExitStack | None = None  # one writer per run directory: from here to run()'s end
         self._hold_run_dir()
+        try:
+            self._set_up(config, policy, rollout_policy, console)
+        except BaseException:  # a failed start must not keep its own run directory locked
+            self.close()
+            raise
+
+    def _set_up(self, config: Config, policy: Any | None, rollout_policy: Any | None, console: Any) -> None:
         _seed_everything(config.seed)
         self.policy = policy if policy is not None else load_policy(config)
         if rollout_policy is None and config.rollout.engine == "vllm":
@@ -153,11 +162,18 @@ class Trainer:
             self._held.close()
             self._held = None
 
+    def shutdown(self) -> None:
+        """:meth:`close`, and stop the Ray actors this trainer started for its environments."""
+        self.close()
+        if self._owned_pool is not None and hasattr(self._owned_pool, "close"):
+            self._owned_pool.close()
+            self._owned_pool = None
+
     def __enter__(self) -> Trainer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.shutdown()
 
     # ----- checkpoints ----------------------------------------------------------------
 

@@ -72,6 +72,7 @@ def policy_from_run(path: str | Path, *, device: str | None = None) -> Any:
             raise CheckpointError(f"no checkpoint under {root}: is {target} a `turngym train` output?")
         where, loaded, _ = found
     config = from_dict(loaded["state"]["config"])
+    config.rollout.engine = "hf"  # evaluating needs the trained model, not the run's rollout engine
     if device is not None:
         config.model.device = device
     policy = load_policy(config)

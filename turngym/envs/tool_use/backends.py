@@ -27,6 +27,7 @@ import inspect
 import itertools
 import json
 import pickle
+import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -173,6 +174,13 @@ class Backends:
         # mpmath's default precision; the caller's settings are restored after. So a result
         # depends on the call and the back-end's state only, never on what ran before in the
         # process (BFCL's own executor leaves its precisions changed).
+        # mpmath's precision is process-wide, not per thread, and runners step environments in
+        # threads: the lock keeps one call's set/compute/format/restore from interleaving.
+        with _PRECISION_LOCK:
+            return self._call_at_default_precision(method, arguments)
+
+    @staticmethod
+    def _call_at_default_precision(method: Any, arguments: dict[str, Any]) -> tuple[str, bool]:
         mp = _MPMATH.mp if _MPMATH is not None else None
         prec = mp.prec if mp is not None else _MP_DEFAULT_PREC
         try:
@@ -198,6 +206,7 @@ try:
 except ImportError:  # pragma: no cover - mpmath comes with the dev extra
     _MPMATH = None
 _MP_DEFAULT_PREC = 53
+_PRECISION_LOCK = threading.Lock()
 """mpmath's default binary precision (15 decimal digits)."""
 _DECIMAL_DEFAULTS = decimal.Context()
 """decimal's default context (``localcontext`` runs each call on a copy of it)."""
