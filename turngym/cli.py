@@ -2,7 +2,8 @@
 
     turngym list [--json]             registered environments and what each is
     turngym play ENV_ID [--seed N]    play an environment yourself in the terminal
-    turngym train CONFIG [--set k=v]  train a policy (configs/demo_cpu.yaml is the demo)
+    turngym train CONFIG [--set k=v]  train a policy with RL (configs/demo_cpu.yaml, demo_search.yaml)
+    turngym sft CONFIG [--set k=v]    supervised warm start on trajectory records
     turngym bench [ENV_ID ...]        score the oracle and random baselines (a shortcut of eval)
     turngym eval ENV_ID... --agent A  benchmark any agent: oracle, random, hf:, checkpoint:, openai:
     turngym reverify RUN_DIR          replay a run's episodes; report verifiers that now disagree
@@ -500,6 +501,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
 
+    sft = sub.add_parser("sft", help="supervised warm start on trajectory records (loss on action tokens)",
+                         description="Fine-tune a policy (LoRA or full) on episodes in the records format: "
+                                     "oracle trajectories, filtered eval runs or any records file; the loss "
+                                     "covers the policy's own action tokens only, token in and token out. "
+                                     "configs/demo_sft.yaml is an example; checkpoints and resume work as in "
+                                     "train.", epilog=EPILOG)
+    sft.add_argument("config", metavar="CONFIG", help="a .yaml, .yml or .toml SFT config file")
+    sft.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
+
     bench = sub.add_parser("bench", help="score the oracle and random baselines",
                            description="Score the scripted oracle and random baselines on environments, "
                                        "with 95% confidence intervals; trajectories are written as JSON "
@@ -548,6 +559,10 @@ def main(
             return cmd_train(args, stdout, stderr)
         if args.command == "bench":
             return cmd_bench(args, stdout)
+        if args.command == "sft":
+            from turngym.trainers.sft import sft_main
+
+            return sft_main(args.config, args.set, _console(stdout))
         if args.command == "eval":
             return cli_eval.cmd_eval(args, stdout, stderr, resolve_env_id, _parse_kwargs, UsageError)
         if args.command == "reverify":
