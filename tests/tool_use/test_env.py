@@ -10,12 +10,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym
-from turngym.agents.play import play_episode
 from turngym.agents.scripted import OracleAgent
 from turngym.cli import main as cli_main
 from turngym.core.env import STANDARD_INFO_KEYS
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.env import REVEAL_MESSAGE, ToolUseEnv
+from turngym.rollout import play_episode
 
 IDS = sorted(e.id for e in turngym.list_envs() if "/ToolUse" in e.id)
 STAGE_SIGNALS = ("state_match", "response_match", "call_precision", "call_recall", "match_reward",

@@ -11,10 +11,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym
-from turngym.agents.play import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.core.messages import tool_call
 from turngym.envs.webshop.env import parse_webshop_action
+from turngym.rollout import play_episode
 
 from .conftest import SMALL
 

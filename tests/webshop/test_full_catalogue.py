@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from turngym.agents.play import play_episode
 from turngym.agents.scripted import RandomAgent
+from turngym.rollout import play_episode
 
 pytestmark = pytest.mark.slow
 
