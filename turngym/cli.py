@@ -385,6 +385,7 @@ def _play(env: gym.Env, env_id: str, args: argparse.Namespace, stdin: TextIO, co
 def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Train from a config file; say where the metrics, curves and trajectories are."""
     from turngym.core.runlock import RunLockedError
+    from turngym.trainers.checkpoint import CheckpointError
     from turngym.trainers.config import ConfigError, load_config
     from turngym.trainers.loop import Trainer, steps_summary
     from turngym.trainers.metrics import read_metrics
@@ -398,7 +399,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ConfigError as exc:
         _error(err, f"Configuration error: {exc}")
         return EXIT_USAGE
-    except RunLockedError as exc:
+    except (RunLockedError, CheckpointError) as exc:  # a live holder, or no checkpoint to resume from
         _error(err, f"turngym train: {exc}")
         return EXIT_FAILURE
     console.print(f"Training {config.model.path} on {config.env.id} with {config.algorithm.estimator} "

@@ -148,6 +148,21 @@ def save_checkpoint(
     return final
 
 
+def load_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor], where: str | Path) -> None:
+    """Copy checkpointed ``weights`` into ``model``'s parameters of the same names.
+
+    A name the model lacks (a checkpoint of another model or LoRA shape) raises
+    :class:`CheckpointError` before anything is copied.
+    """
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing:
+        raise CheckpointError(f"checkpoint {where} holds weights this model lacks: {missing[:3]}")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            params[name].copy_(tensor.to(params[name].device))
+
+
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     """Complete-looking checkpoint directories (those with a manifest), oldest first."""
     root = Path(directory)

@@ -55,6 +55,7 @@ from turngym.trainers.checkpoint import (
     CheckpointWarning,
     latest_checkpoint,
     load_latest,
+    load_weights,
     restore_rng,
     save_checkpoint,
     set_aside,
@@ -197,10 +198,6 @@ class Trainer:
         if found is None:
             return False
         path, loaded, skipped = found
-        params = dict(self.policy.model.named_parameters())
-        missing = [n for n in loaded["weights"] if n not in params]
-        if missing:
-            raise ConfigError(f"checkpoint {path} holds weights this model lacks: {missing[:3]}")
         if skipped:
             notes = []
             for bad, why in skipped:  # renamed, not deleted: this run will save those steps again
@@ -210,9 +207,7 @@ class Trainer:
                 f"resuming from {path.name} (step {int(loaded['state']['step'])}), not the newest "
                 f"checkpoint: {'; '.join(notes)}", CheckpointWarning, stacklevel=3,
             )
-        with torch.no_grad():
-            for name, tensor in loaded["weights"].items():
-                params[name].copy_(tensor.to(params[name].device))
+        load_weights(self.policy.model, loaded["weights"], path)
         self.optimizer.load_state_dict(loaded["optimizer"])
         if self.prm is not None:
             if "prm" not in loaded.get("extra", {}):

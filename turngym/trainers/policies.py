@@ -59,7 +59,7 @@ def policy_from_run(path: str | Path, *, device: str | None = None) -> Any:
     base model and the LoRA shape; the checkpoint's weights are copied over it. A corrupt
     checkpoint is refused (``CheckpointError``), never loaded.
     """
-    from turngym.trainers.checkpoint import CheckpointError, load_checkpoint, load_latest
+    from turngym.trainers.checkpoint import CheckpointError, load_checkpoint, load_latest, load_weights
     from turngym.trainers.config import from_dict
 
     target = Path(path)
@@ -76,13 +76,7 @@ def policy_from_run(path: str | Path, *, device: str | None = None) -> Any:
     if device is not None:
         config.model.device = device
     policy = load_policy(config)
-    params = dict(policy.model.named_parameters())
-    missing = [n for n in loaded["weights"] if n not in params]
-    if missing:
-        raise CheckpointError(f"checkpoint {where} holds weights the configured model lacks: {missing[:3]}")
-    with torch.no_grad():
-        for name, tensor in loaded["weights"].items():
-            params[name].copy_(tensor.to(params[name].device))
+    load_weights(policy.model, loaded["weights"], where)
     policy.model.eval()
     if hasattr(policy, "weights_changed"):
         policy.weights_changed()

@@ -319,14 +319,10 @@ class ImplicitPRM:
         return {"weights": weights, "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`; a weight this PRM lacks raises ``ValueError``."""
-        params = dict(self.model.named_parameters())
-        missing = [n for n in state["weights"] if n not in params]
-        if missing:
-            raise ValueError(f"PRM checkpoint holds weights this PRM lacks: {missing[:3]}")
-        with torch.no_grad():
-            for name, tensor in state["weights"].items():
-                params[name].copy_(tensor.to(params[name].device))
+        """Inverse of :meth:`state_dict`; a weight this PRM lacks raises ``CheckpointError``."""
+        from turngym.trainers.checkpoint import load_weights
+
+        load_weights(self.model, state["weights"], "(process reward model)")
         self.optimizer.load_state_dict(state["optimizer"])
 
 

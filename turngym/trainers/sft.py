@@ -46,7 +46,7 @@ import torch
 
 from turngym.core.runlock import run_lock
 from turngym.core.trajectory import EpisodeRecord, read_episodes, write_episodes
-from turngym.trainers.checkpoint import load_latest, restore_rng, save_checkpoint
+from turngym.trainers.checkpoint import load_latest, load_weights, restore_rng, save_checkpoint
 from turngym.trainers.config import (
     Config,
     ConfigError,
@@ -368,13 +368,7 @@ class SFTTrainer:
 
     def _restore(self, found: tuple[Path, dict[str, Any], list[Any]]) -> None:
         path, loaded, _ = found
-        params = dict(self.policy.model.named_parameters())
-        missing = [n for n in loaded["weights"] if n not in params]
-        if missing:
-            raise ConfigError(f"checkpoint {path} holds weights this model lacks: {missing[:3]}")
-        with torch.no_grad():
-            for name, tensor in loaded["weights"].items():
-                params[name].copy_(tensor.to(params[name].device))
+        load_weights(self.policy.model, loaded["weights"], path)
         self.optimizer.load_state_dict(loaded["optimizer"])
         restore_rng(loaded["rng_tensors"], loaded["state"]["rng"])
         self.step = int(loaded["state"]["step"])
