@@ -10,12 +10,11 @@ artefact: it is refused with the file and line named.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
 
-from turngym.core.trajectory import EpisodeRecord, dumps_episode
+from turngym.core.trajectory import EpisodeRecord, dumps_episode, loads_episode
 
 
 class ResultsError(ValueError):
@@ -62,11 +61,8 @@ class ResultsFile:
 
     def _parse(self, raw: bytes, number: int) -> EpisodeRecord:
         try:
-            payload = json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ValueError("a line must hold one JSON object")
-            return EpisodeRecord.from_dict(payload)
-        except (ValueError, TypeError) as exc:
+            return loads_episode(raw)
+        except ValueError as exc:
             raise ResultsError(f"{self.path}:{number}: not a valid episode record: {exc}") from exc
 
     def append(self, record: EpisodeRecord) -> None:

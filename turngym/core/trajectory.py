@@ -168,6 +168,17 @@ def write_episodes(path: str | os.PathLike[str], episodes: Iterable[EpisodeRecor
     return Path(path)
 
 
+def loads_episode(line: str | bytes) -> EpisodeRecord:
+    """Inverse of :func:`dumps_episode`; anything else raises ``ValueError`` saying what is wrong."""
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("a line must hold one JSON object")
+        return EpisodeRecord.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def iter_episodes(path: str | os.PathLike[str]) -> Iterator[EpisodeRecord]:
     """Read a JSON-lines trajectory file; a bad line raises ``ValueError`` naming file and line."""
     target = Path(path)
@@ -176,12 +187,10 @@ def iter_episodes(path: str | os.PathLike[str]) -> Iterator[EpisodeRecord]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError("a line must hold one JSON object")
-                yield EpisodeRecord.from_dict(data)
-            except (ValueError, TypeError) as exc:
+                record = loads_episode(line)
+            except ValueError as exc:
                 raise ValueError(f"{target}:{number}: not a valid episode record: {exc}") from exc
+            yield record
 
 
 def read_episodes(path: str | os.PathLike[str]) -> list[EpisodeRecord]:
