@@ -45,6 +45,8 @@ def test_every_phase_runs_and_the_table_is_written(tmp_path):
     assert result["rows"]["before"]["success_rate"][0] < 1.0
     for row in saved["rows"].values():
         assert row["episodes"] == 3 and 0 <= row["valid_action_rate"] <= 1
+        value, low, high = row["success_rate"]
+        assert low <= value <= high
     assert (plan.output_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     for name in ("eval-before", "eval-warm-start", "eval-after-rl"):
         assert (plan.output_dir / name / "summary.json").is_file()

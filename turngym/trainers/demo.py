@@ -107,14 +107,25 @@ def evaluate(plan: DemoPlan, policy: Any, phase: str, *, progress: bool = True) 
         sampling={"temperature": 0.0, "max_tokens": int(cfg.get("max_tokens", 32))},
     )
     out = plan.output_dir / f"eval-{phase.replace(' ', '-').lower()}"
-    return run_eval(eval_plan, policy, out, progress=progress, summary_seed=plan.seed)
+    summary = run_eval(eval_plan, policy, out, progress=progress, summary_seed=plan.seed)
+    # one episode per task: the summary's interval (runs resampled within tasks) has zero width, so the
+    # table's interval resamples the episodes themselves (one stratum)
+    from turngym.bench.run import load_run
+    from turngym.bench.stats import bootstrap_interval
+    from turngym.rollout import is_success
+
+    _, records = load_run(out)
+    successes = [float(is_success(r)) for r in records]
+    summary["episode_success_interval"] = bootstrap_interval({"held-out": successes}, "mean",
+                                                             seed=plan.seed).to_list()
+    return summary
 
 
 def table_row(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The demo's numbers of one eval summary."""
     group = summary["groups"][0]
     return {
-        "success_rate": group["success_rate"],
+        "success_rate": summary.get("episode_success_interval", group["success_rate"]),
         "answer_f1": group["mean_outcome"],
         "turns_per_episode": group["turns_mean"],
         "valid_action_rate": 1.0 - float(group["invalid_action_rate"]),
