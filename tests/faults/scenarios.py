@@ -62,6 +62,7 @@ def in_child(work: Callable[[], None]) -> int:
     if pid == 0:  # the child: never return into the caller's stack
         code = 0
         try:
+            _one_thread_after_fork()
             work()
         except BaseException:
             import traceback
@@ -71,6 +72,17 @@ def in_child(work: Callable[[], None]) -> int:
         finally:
             os._exit(code)
     return pid
+
+
+def _one_thread_after_fork() -> None:
+    """A forked child must not enter the parent's OpenMP thread pool: libgomp's threads are not
+    copied by fork, and a parallel region in the child waits for them forever. With one intra-op
+    thread torch never opens a parallel region."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def wait(pid: int) -> int:
