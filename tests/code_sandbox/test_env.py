@@ -153,3 +153,33 @@ def test_random_agent_never_breaks_the_env(env):
     for seed in range(5):
         record = play_episode(env, RandomAgent(seed=seed), seed=seed)
         assert record.status == "ok" and record.turns
+
+
+def test_concurrent_episodes_parse_code_safely():
+    """`turngym eval --concurrency` steps CodeSandbox episodes in threads; CPython 3.11's ast module
+    keeps its recursion depth in shared state (gh-106905), so a concurrent parse once failed an
+    episode with "SystemError: AST constructor recursion depth mismatch". Every turngym ast call
+    holds turngym.core.pyast.AST_LOCK."""
+    import threading
+
+    from turngym.core.actions import ToolSpec, parse_python_calls
+    from turngym.envs.code_sandbox.env import normalise_code
+
+    code = "def f(x):\n" + "".join(f"    y{i} = [[{i}, ({i}, {{'a': [x]}})]]\n" for i in range(30))
+    tools = [ToolSpec("run", "r", {"type": "object", "properties": {"code": {"type": "string"}}})]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(150):
+                assert normalise_code(code).startswith("Module(")
+                assert parse_python_calls("run(code='[[1, (2, {3: [4]})]]')", tools)[0].name == "run"
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from turngym.core.pyast import AST_LOCK
+
 FORMATS: tuple[str, ...] = ("tagged", "tool_calls", "python")
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -309,7 +311,8 @@ def parse_python_calls(
     if not source:
         return ActionError("not_a_call", f"No call found. Write a call such as f(a=1). Tools: {names}.")
     try:
-        tree = ast.parse(source, mode="eval")
+        with AST_LOCK:
+            tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         where = f" at line {exc.lineno}, column {exc.offset}" if isinstance(exc, SyntaxError) else ""
         return ActionError(
@@ -348,7 +351,8 @@ def parse_python_calls(
             if key in arguments:
                 return ActionError("bad_arguments", f"{name} got argument {key!r} twice.")
             try:
-                arguments[key] = ast.literal_eval(value)
+                with AST_LOCK:
+                    arguments[key] = ast.literal_eval(value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 return ActionError(
                     "non_literal",

@@ -29,6 +29,7 @@ from typing import Any
 
 from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
 from turngym.core.messages import Action, Message, system, user
+from turngym.core.pyast import AST_LOCK
 from turngym.envs.code_sandbox.harness import Judgement, build_program, new_nonce, read_report
 from turngym.envs.code_sandbox.process_backend import SandboxError
 from turngym.envs.code_sandbox.sandbox import Sandbox, preflight
@@ -61,7 +62,8 @@ def extract_code(text: str) -> str:
 def normalise_code(code: str) -> str:
     """The code modulo comments, blank lines and formatting (its AST), or its stripped text."""
     try:
-        return ast.dump(ast.parse(code))
+        with AST_LOCK:
+            return ast.dump(ast.parse(code))
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turngym.core.pyast import AST_LOCK
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -66,7 +68,8 @@ def split_assertions(statements: Iterable[ast.stmt]) -> list[str]:
     for node in statements:
         if _is_trivial(node):
             continue
-        source = ast.unparse(node)
+        with AST_LOCK:
+            source = ast.unparse(node)
         if _contains_assert(node):
             tests.append("\n".join([*setup, source]))
         else:
@@ -81,12 +84,13 @@ def split_test_program(program: str) -> tuple[str, list[str]]:
     statements (its other top-level statements are the set-up); otherwise the
     top-level assertion-bearing statements are the tests.
     """
-    tree = ast.parse(program)
-    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
-    if checks:
-        rest = [n for n in tree.body if n is not checks[0] and not _is_check_call(n)]
-        return "\n".join(ast.unparse(n) for n in rest), split_assertions(checks[0].body)
-    return "", split_assertions(tree.body)
+    with AST_LOCK:
+        tree = ast.parse(program)
+        checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+        if checks:
+            rest = [n for n in tree.body if n is not checks[0] and not _is_check_call(n)]
+            return "\n".join(ast.unparse(n) for n in rest), split_assertions(checks[0].body)
+        return "", split_assertions(tree.body)
 
 
 def _is_check_call(node: ast.stmt) -> bool:
@@ -126,7 +130,8 @@ def doctest_examples(prompt: str, entry_point: str) -> list[str]:
 
 def _is_literal(text: str) -> bool:
     try:
-        ast.literal_eval(text)
+        with AST_LOCK:
+            ast.literal_eval(text)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return False
     return True
@@ -135,12 +140,15 @@ def _is_literal(text: str) -> bool:
 def _literal_call(expression: str, entry_point: str) -> bool:
     """``entry_point(<literals>)``: an example that needs nothing but the function."""
     try:
-        node = ast.parse(expression, mode="eval").body
+        with AST_LOCK:
+            node = ast.parse(expression, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point
-            and all(_is_literal(ast.unparse(a)) for a in node.args)
-            and all(_is_literal(ast.unparse(k.value)) for k in node.keywords))
+    with AST_LOCK:
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == entry_point
+                and all(_is_literal(ast.unparse(a)) for a in node.args)
+                and all(_is_literal(ast.unparse(k.value)) for k in node.keywords))
 
 
 def _example(expression: str, expected: str) -> str:
@@ -233,7 +241,8 @@ def _mbpp_task(row: Any, where: str, default_id: str) -> CodeTask:
         elif isinstance(raw_tests, list) and all(isinstance(t, str) for t in raw_tests):
             tests = [t for t in raw_tests if t.strip()]
             for test in tests:
-                ast.parse(test)
+                with AST_LOCK:
+                    ast.parse(test)
         else:
             raise ValueError(f"'tests' must be a list of strings or a string, got {type(raw_tests).__name__}")
     except SyntaxError as exc:
