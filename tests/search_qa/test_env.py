@@ -8,9 +8,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym  # registers the ids; turngym.make is used below
-from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent, RandomAgent
 from turngym.core.messages import tool_call
+from turngym.rollout import play_episode
 
 LEVEL_IDS = {"easy": "turngym/SearchQA-Easy-v0", "medium": "turngym/SearchQA-Medium-v0",
              "hard": "turngym/SearchQA-Hard-v0"}

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import turngym
-from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent
 from turngym.envs.search_qa.loaders import DatasetError, load_corpus, load_hotpotqa, load_qa
+from turngym.rollout import play_episode
 
 HOTPOT = [
     {

@@ -8,11 +8,11 @@ import gymnasium as gym
 import pytest
 
 import turngym  # noqa: F401
-from turngym.rollout import play_episode
 from turngym.agents.scripted import OracleAgent
 from turngym.envs.search_qa.remote import HTTPRetriever, RetrievalError
 from turngym.envs.search_qa.retrieval import BM25Retriever
 from turngym.envs.search_qa.world import LEVELS, generate_questions, generate_world
+from turngym.rollout import play_episode
 
 
 class _Server:
