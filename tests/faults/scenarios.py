@@ -215,7 +215,7 @@ def eval_reference(root: Path) -> Path:
     return target
 
 
-def eval_kills(root: Path, *, random_kills: int = 12, seed: int = 0) -> Tally:
+def eval_kills(root: Path, *, random_kills: int = 16, seed: int = 0) -> Tally:
     """SIGKILL evaluations at random moments and inside the results append; resume; compare."""
     from turngym.bench import results as results_module
     from turngym.bench.run import run_eval

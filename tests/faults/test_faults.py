@@ -13,7 +13,7 @@ import pytest
 from tests.faults.scenarios import SCENARIOS
 
 MINIMUM = {  # faults each scenario must have managed to inject
-    "eval_kills": 10, "eval_disk_full": 4, "eval_corruption": 3, "train_kills": 6,
+    "eval_kills": 14, "eval_disk_full": 4, "eval_corruption": 3, "train_kills": 6,
     "train_disk_full": 1, "checkpoint_corruption": 2, "env_faults": 10, "endpoint_outage": 2,
 }
 
