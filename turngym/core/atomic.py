@@ -24,9 +24,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets open()'s usual mode
+    fd, tmp = _temp_beside(target)
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
         open_kwargs.setdefault("newline", "\n")
@@ -41,6 +39,33 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` for writers that need a file name rather than a handle
+    (SQLite); on clean exit the file is synced and renamed over ``path``, as :func:`atomic_write` does."""
+    target = Path(path)
+    fd, tmp = _temp_beside(target)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new hidden temporary file next to ``target``, with the mode a plain ``open`` would give."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets open()'s usual mode
+    return fd, tmp
 
 
 def _umask() -> int:

@@ -24,13 +24,12 @@ import logging
 import os
 import random
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from turngym.core.atomic import fsync_dir
+from turngym.core.atomic import atomic_path
 from turngym.envs.search_qa.corpus import Corpus, Passage
 from turngym.envs.search_qa.retrieval import BM25Retriever, default_cache_dir
 from turngym.envs.webshop.generator import GENERATOR_VERSION, generate_raw
@@ -150,10 +149,7 @@ def _light(product: Product) -> Product:
 
 def build_file(path: Path, products: Iterable[Product], goals_of: Any, params: dict[str, Any]) -> None:
     """Write a catalogue to ``path`` atomically (temporary file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         conn = sqlite3.connect(tmp)
         try:
             conn.execute("PRAGMA journal_mode = OFF")
@@ -161,14 +157,6 @@ def build_file(path: Path, products: Iterable[Product], goals_of: Any, params: d
             _write(conn, products, goals_of, params)
         finally:
             conn.close()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def generated_source(seed: int, num_products: int, num_goals: int) -> tuple[Iterator[Product], Any]:
