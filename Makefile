@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m turngym.trainers.demo configs/demo_search.yaml --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/turngym demo configs/demo_search.yaml --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

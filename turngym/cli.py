@@ -4,6 +4,7 @@
     turngym play ENV_ID [--seed N]    play an environment yourself in the terminal
     turngym train CONFIG [--set k=v]  train a policy with RL (configs/demo_cpu.yaml, demo_search.yaml)
     turngym sft CONFIG [--set k=v]    supervised warm start on trajectory records
+    turngym demo [CONFIG] [--seed N]  the CPU demo (what `make demo` runs): evaluate, warm start, RL
     turngym bench [ENV_ID ...]        score the oracle and random baselines (a shortcut of eval)
     turngym eval ENV_ID... --agent A  benchmark any agent: oracle, random, hf:, checkpoint:, openai:
     turngym reverify RUN_DIR          replay a run's episodes; report verifiers that now disagree
@@ -512,6 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
     sft.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
 
+    demo = sub.add_parser("demo", help="the CPU demo (what make demo runs): warm start, RL, evaluations",
+                          description="SmolLM2-135M-Instruct with LoRA: evaluate on held-out tasks, a warm "
+                                      "start on oracle trajectories, evaluate, RL with turn-level credit, "
+                                      "evaluate; one table, curves.png, demo.json and an HTML report.",
+                          epilog=EPILOG)
+    from turngym.trainers.demo import add_demo_arguments
+
+    add_demo_arguments(demo)
+
     bench = sub.add_parser("bench", help="score the oracle and random baselines",
                            description="Score the scripted oracle and random baselines on environments, "
                                        "with 95% confidence intervals; trajectories are written as JSON "
@@ -564,6 +574,10 @@ def main(
             from turngym.trainers.sft import sft_main
 
             return sft_main(args.config, args.set, _console(stdout))
+        if args.command == "demo":
+            from turngym.trainers.demo import run_demo_command
+
+            return run_demo_command(args, _console(stdout))
         if args.command == "eval":
             return cli_eval.cmd_eval(args, stdout, stderr, resolve_env_id, _parse_kwargs, UsageError)
         if args.command == "reverify":

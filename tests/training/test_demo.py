@@ -76,3 +76,15 @@ def test_shipped_config_parses():
 
     assert rl_config_of(plan).algorithm.estimator == "gigpo"
     assert sft_config_of(plan).data.oracle.env == "turngym/SearchQA-Tagged-v0"
+
+
+def test_turngym_demo_command_checks_its_config(tmp_path, capsys):
+    from turngym.cli import main
+
+    path = tmp_path / "demo.yaml"
+    path.write_text("model: {}\nsft: {train: {steps: 0}}\nrl: {}\neval: {}\n")
+    assert main(["demo", str(path), "--out", str(tmp_path / "x")]) == 2
+    assert "steps" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # nothing was started
+    assert main(["demo", "configs/demo_search.yaml", "--set", "rl.nope=1", "--out", str(tmp_path / "y")]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -277,20 +277,19 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def demo_main(argv: Sequence[str] | None = None) -> int:
-    """``turngym demo [CONFIG] [--seed N] [--out DIR] [--set k=v]``; returns the exit code."""
-    from rich.console import Console
-
-    from turngym.trainers.config import ConfigError
-
-    parser = argparse.ArgumentParser(prog="turngym demo", description=__doc__.split("\n\n")[0])
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's options, shared by ``python -m turngym.trainers.demo`` and ``turngym demo``."""
     parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help=f"demo config ({DEFAULT_CONFIG})")
     parser.add_argument("--seed", type=int, default=None, help="seed of every phase (the file's by default)")
     parser.add_argument("--out", default=None, help="output directory (runs/demo-<time> by default)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set rl.train.steps=4")
-    args = parser.parse_args(argv)
-    console = Console(highlight=False, markup=False, emoji=False)
+
+
+def run_demo_command(args: argparse.Namespace, console: Any) -> int:
+    """Run the demo the parsed ``args`` describe; returns the exit code (2: a bad config)."""
+    from turngym.trainers.config import ConfigError
+
     out = args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         plan = load_plan(args.config, seed=args.seed, output_dir=out, overrides=args.set)
@@ -301,6 +300,16 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         return 2
     run_demo(plan, console)
     return 0
+
+
+def demo_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m turngym.trainers.demo [CONFIG] [--seed N] [--out DIR] [--set k=v]``; the exit code."""
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(prog="turngym demo", description=__doc__.split("\n\n")[0])
+    add_demo_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_demo_command(args, Console(highlight=False, markup=False, emoji=False))
 
 
 if __name__ == "__main__":
