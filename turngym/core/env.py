@@ -23,7 +23,6 @@ keys and composes the reward.
 from __future__ import annotations
 
 import abc
-import copy
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 from turngym.core.actions import ActionError, ParsedCall, ToolSpec, parse_action
-from turngym.core.messages import Action, Message, user
+from turngym.core.messages import Action, Message, copy_message, user
 from turngym.core.messages import tool as tool_message
 from turngym.core.spaces import DEFAULT_SHARED_MEMORY_BYTES, AssistantActionSpace, ChatObservationSpace
 
@@ -206,7 +205,7 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
     @property
     def history(self) -> list[Message]:
         """The whole conversation so far (a copy), for agents that want it."""
-        return copy.deepcopy(self._history)
+        return copy_message(self._history)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -230,7 +229,7 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
             self._turn, self._invalid, self._done, self._task_id, self._history = bookkeeping
             raise
         self._task_id = str(task_id)
-        self._history = copy.deepcopy(messages)
+        self._history = copy_message(list(messages))
         signals = dict.fromkeys(self.all_signal_names, 0.0)
         signals["valid_action"] = 1.0
         return messages, self._info(signals)
@@ -270,7 +269,8 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
                 truncated, reason = True, "invalid_actions"
             elif self._turn >= self.max_turns:
                 truncated, reason = True, "max_turns"
-        self._history.extend(copy.deepcopy(transition.messages))  # before the anchor reads it
+        # The env's own copies (the agent may change the list it gets back), before the anchor reads it.
+        self._history.extend(copy_message(list(transition.messages)))
         info = self._info(signals)
         info.update(transition.info)
         if terminated:
@@ -348,7 +348,7 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
         """Inverse of :meth:`base_state`, for subclasses' ``set_state``."""
         self._task_id, self._turn = str(state["task_id"]), int(state["turn"])
         self._invalid, self._done = int(state["invalid"]), bool(state["done"])
-        self._history = copy.deepcopy(list(state["history"]))
+        self._history = copy_message(list(state["history"]))
 
 
 def _tool_call_ids(action: Any) -> list[str]:
@@ -368,7 +368,7 @@ def _as_message(action: Any) -> Message:
             "content": content if isinstance(content, str) else None,
         }
         if isinstance(action.get("tool_calls"), list):
-            message["tool_calls"] = copy.deepcopy(action["tool_calls"])
+            message["tool_calls"] = copy_message(action["tool_calls"])  # the agent may change its own
         if message["content"] is None and "tool_calls" not in message:
             message["content"] = ""
         return message
