@@ -371,7 +371,7 @@ def test_combine_passes_its_preset_to_components_that_do_not_set_one():
 
 def test_empg_is_a_modifier_applied_by_estimate():
     batch = batch_for("grpo")
-    assert list_modifiers() == ["empg"]
+    assert list_modifiers() == ["aem", "empg"]
     chained = estimate("gigpo", batch, modifiers=[("empg", {"k": 2.0, "zeta": 0.05})])
     by_hand = empg(estimate("gigpo", batch), batch, k=2.0, zeta=0.05)
     np.testing.assert_array_equal(chained.advantages, by_hand.advantages)
@@ -396,7 +396,7 @@ def test_naming_empg_as_the_estimator_says_how_to_use_it():
 @pytest.mark.parametrize(
     "modifiers, error, match",
     [
-        (["nope"], ValueError, r"modifiers\[0\]: unknown modifier 'nope'; registered: empg"),
+        (["nope"], ValueError, r"modifiers\[0\]: unknown modifier 'nope'; registered: aem, empg"),
         ([("empg", {"kk": 1})], TypeError, r"modifier 'empg': unknown parameter\(s\) \['kk'\]"),
         ([("empg", 3)], TypeError, r"params of 'empg' must be a dict"),
         ([3], TypeError, r"modifiers\[0\] must be a name or a \(name, params\) pair"),

@@ -104,6 +104,9 @@ class AlgorithmConfig:
     """Instead of ``estimator``: ``[[weight, name, {params}], ...]``, a weighted sum."""
     empg: dict[str, float] | None = None
     """Entropy modulation on top (``{k: 1.0, zeta: 0.1}``), or ``null``."""
+    aem: dict[str, float] | None = None
+    """AEM's response-level entropy modulation on top (``{lam: 1.0, min_range: 0.1}``; ``{}`` for
+    the paper's values), applied after EMPG when both are set, or ``null``."""
     info_gain: str = "prob"
     """Belief gain form when an estimator needs it: ``prob`` (p_t - p_{t-1}) or ``logprob``."""
 
@@ -375,6 +378,10 @@ def validate(config: Config) -> Config:
         unknown = sorted(set(config.algorithm.empg) - {"k", "zeta"})
         if unknown:
             raise ConfigError(f"algorithm.empg: unknown key(s) {unknown}; accepted: k, zeta")
+    if config.algorithm.aem is not None:
+        unknown = sorted(set(config.algorithm.aem) - {"lam", "min_range"})
+        if unknown:
+            raise ConfigError(f"algorithm.aem: unknown key(s) {unknown}; accepted: lam, min_range")
     return config
 
 

@@ -10,7 +10,7 @@ One step:
    its turn rewards to the turn rewards the estimator reads; likewise a
    ``process_reward.rubric`` of weighted verifiers (LLM judge, checklist, signals);
 3. **advantages** - any registered estimator, or a weighted combination, then
-   optionally EMPG's entropy modulation;
+   optionally EMPG's and/or AEM's entropy modulation;
 4. **loss** - PPO's clipped objective over the policy's own tokens (masks from the
    records' spans), per-turn clip ranges where the estimator gives them, KL to the
    reference (the base model with the LoRA adapter disabled, or a frozen copy);
@@ -342,7 +342,7 @@ class Trainer:
         return out
 
     def advantages(self, batch: adv.TurnBatch) -> adv.AdvantageResult:
-        """The configured estimator (or combination), then EMPG when configured."""
+        """The configured estimator (or combination), then EMPG and AEM when configured."""
         components = estimator_components(self.config)
         if self.config.algorithm.combine:
             result = adv.estimate("combine", batch, components=components)
@@ -351,6 +351,8 @@ class Trainer:
             result = adv.estimate(name, batch, **params)
         if self.config.algorithm.empg is not None:
             result = adv.empg(result, batch, **self.config.algorithm.empg)
+        if self.config.algorithm.aem is not None:
+            result = adv.aem(result, batch, **self.config.algorithm.aem)
         return result
 
     def reference_logprobs(self, tensors: TokenTensors) -> torch.Tensor | None:
@@ -469,7 +471,8 @@ class Trainer:
 
         clock = time.perf_counter()
         info_gain = self.belief_gain(usable)
-        entropy = self.turn_entropy(usable) if self.config.algorithm.empg is not None else None
+        needs_entropy = self.config.algorithm.empg is not None or self.config.algorithm.aem is not None
+        entropy = self.turn_entropy(usable) if needs_entropy else None
         timings["scoring"] = time.perf_counter() - clock
 
         process = judged = None

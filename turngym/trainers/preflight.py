@@ -54,14 +54,17 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
             adv.estimate(name, _synthetic_batch(), **params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where} parameters {params}: {exc}") from exc
-    try:  # the whole combination and EMPG on top, as the trainer will run them
+    try:  # the whole combination and EMPG / AEM on top, as the trainer will run them
         result = (adv.estimate("combine", _synthetic_batch(), components=estimator_components(config))
                   if config.algorithm.combine else None)
-        if config.algorithm.empg is not None:
+        if config.algorithm.empg is not None or config.algorithm.aem is not None:
             if result is None:
                 _, name, params = estimator_components(config)[0]
                 result = adv.estimate(name, _synthetic_batch(), **params)
-            adv.empg(result, _synthetic_batch(), **config.algorithm.empg)
+        if config.algorithm.empg is not None:
+            result = adv.empg(result, _synthetic_batch(), **config.algorithm.empg)
+        if config.algorithm.aem is not None:
+            adv.aem(result, _synthetic_batch(), **config.algorithm.aem)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"algorithm: {exc}") from exc
     env = env_factory() if env_factory is not None else make_env(config)

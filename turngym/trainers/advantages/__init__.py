@@ -11,9 +11,10 @@ estimator by name or call its function::
     result.diagnostics         # degenerate pools, anchor-group sizes, mean/std
 
 Registered estimators: ``grpo``, ``rloo``, ``turn_discounted``, ``gigpo``, ``igpo``,
-``a2tgpo``, ``mapo``, ``mt_grpo``, ``combine`` (``list_estimators()``). The modifier
-``empg`` rescales any of them by entropy: ``estimate("grpo", batch, modifiers=["empg"])``
-or ``empg(result, batch)`` (``list_modifiers()``). Every return-based estimator takes
+``a2tgpo``, ``mapo``, ``mt_grpo``, ``combine`` (``list_estimators()``). The modifiers
+``empg`` and ``aem`` rescale any of them by entropy: ``estimate("grpo", batch,
+modifiers=["empg"])`` or ``empg(result, batch)``, likewise ``aem`` (``list_modifiers()``).
+Every return-based estimator takes
 ``return_form="min"`` (PURE). The normalisation rule they share is documented in
 :mod:`.normalise`.
 
@@ -55,6 +56,9 @@ in a public reading of it)::
     a2tgpo     std, zero IG          sample, kept              same (not verified)
     mapo       (all)                 as above                  same (no published code)
     turn_disc. (all)                 as above                  same (not one paper's method)
+    aem        modifier: scope, lam  group's turns, lam 1,     same (transcribed from two
+               min_range             alpha = 1 if range < 0.1  readings of the paper, not
+                                                               its text; no public code)
     combine    preset                passed to components      passed to components
 
 Edge cases, the same for every estimator:
@@ -75,6 +79,7 @@ Edge cases, the same for every estimator:
 """
 
 from .a2tgpo import a2tgpo_advantages
+from .aem import aem
 from .batch import Layout, TurnBatch
 from .combine import combine, combine_advantages
 from .empg import empg
@@ -109,6 +114,7 @@ __all__ = [
     "PoolReport",
     "TurnBatch",
     "a2tgpo_advantages",
+    "aem",
     "combine",
     "combine_advantages",
     "empg",
