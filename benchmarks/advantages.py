@@ -29,6 +29,7 @@ import numpy as np
 from turngym.trainers.advantages import (
     SIMILARITY_THRESHOLD,
     TurnBatch,
+    aem,
     combine,
     empg,
     estimate,
@@ -126,6 +127,7 @@ def main() -> None:
     seconds = {name: best_of(args.repeats, call) for name, call in calls.items()}
     grpo_result = estimate("grpo", batch)
     seconds["empg"] = best_of(args.repeats, lambda: empg(grpo_result, batch))
+    seconds["aem"] = best_of(args.repeats, lambda: aem(grpo_result, batch))
     sizes = estimate("gigpo", batch).diagnostics["anchor_group_sizes"]
     repeated = sum(size * count for size, count in sizes.items() if size > 1) / batch.n_turns
 

@@ -1,5 +1,5 @@
 """benchmarks/advantages.py runs (at a small scale) and prints one JSON line covering every
-registered estimator and empg."""
+registered estimator, empg and aem."""
 
 from __future__ import annotations
 
@@ -41,6 +41,6 @@ def test_benchmark_prints_one_json_line(capsys, monkeypatch):
     assert len(lines) == 1
     report = json.loads(lines[0])
     assert report["turns"] == 4000 and report["episodes"] == 400
-    assert set(list_estimators()) | {"empg"} <= set(report["seconds"])
+    assert set(list_estimators()) | {"empg", "aem"} <= set(report["seconds"])
     assert all(isinstance(s, float) and s >= 0 for s in report["seconds"].values())
     assert report["batch_build_s"] > 0
