@@ -110,6 +110,12 @@ def main() -> None:
     batch = build["batch"]
 
     mix = combine([(1.0, "grpo", {}), (0.5, "mt_grpo", {})])
+    # Tree estimators read node ids: episodes of a group share their first turn in pairs.
+    nodes = [
+        f"{g}/{e // 2}" if t == 0 else f"{g}/{e}/{t}"
+        for g, e, t in zip(group_ids, episode_ids, turn_index)
+    ]
+    tree_batch = TurnBatch(group_ids, episode_ids, turn_index, rewards, **inputs, node_ids=nodes)
     calls = {
         "grpo": lambda: estimate("grpo", batch),
         "rloo": lambda: estimate("rloo", batch),
@@ -123,6 +129,8 @@ def main() -> None:
         "matchtir": lambda: estimate("matchtir", batch),
         "gigpo_min_form": lambda: estimate("gigpo", batch, return_form="min"),
         "combine": lambda: mix(batch),
+        "tempo": lambda: estimate("tempo", tree_batch),
+        "tree_step": lambda: estimate("tree_step", tree_batch),
     }
     seconds = {name: best_of(args.repeats, call) for name, call in calls.items()}
     grpo_result = estimate("grpo", batch)

@@ -24,10 +24,26 @@ final success (mean of the last ``final_window`` steps) and of the area under th
 (:func:`turngym.bench.stats.bootstrap_interval`), and the steps to reach 0.9 success
 (first step whose 3-step running mean is >= 0.9; ``null`` for a seed that never does).
 
+**Tree arms** (``tree+tempo``, ``tree+grpo``; ``--tree-arms``): the same trainer
+(:class:`~turngym.trainers.loop.Trainer`: same optimiser, learning rate, steps, one optimiser
+step per training step) with ``rollout.tree``: each task's episodes are grown as a tree of
+turns (:func:`turngym.rollout.branching.collect_trees`, branching ``--tree-width`` ways at
+every depth, TreePS-RAG / TEMPO style) whose generated tokens equal what ``group_size`` flat
+episodes of the current policy cost (``token_budget: flat``,
+:class:`~turngym.rollout.branching.EqualCostBudget`; the first step is a flat group). The
+estimator reads the tree: ``tempo`` is GRPO's group signal plus TEMPO's branch-gated TD
+correction on the tree values; ``tree+grpo`` (GRPO on the same tree paths) separates the
+effect of the sampling from that of the credit. A tree's paths are not equally likely flat
+episodes, so every arm's curve is the :func:`~turngym.rollout.branching.path_weights`-weighted
+success (a plain mean for flat arms). The JSON reports per arm the generated tokens actually
+spent (``generated_tokens_per_seed``, each shared turn counted once) and, for tree arms, the
+flat-equivalent cost of their own policy (``flat_equivalent_tokens_per_seed``).
+
 Prints one JSON object and writes ``credit_assignment.json`` and ``credit_assignment.png``
 (mean curve and 95% bootstrap band per estimator) to ``--out``.
 
-    .venv/bin/python benchmarks/credit_assignment.py [--seeds 5] [--steps 60] [--workers 2]
+    .venv/bin/python benchmarks/credit_assignment.py [--seeds 5] [--steps 60] [--workers 2] \
+        [--tree-arms tempo grpo] [--tree-width 2]
 """
 
 from __future__ import annotations
@@ -57,6 +73,9 @@ TRAPS = ("left", "right")
 ESTIMATORS = ("grpo", "rloo", "gigpo", "igpo", "a2tgpo", "mt_grpo", "mapo", "turn_discounted")
 """The study's default estimators: the named six and the other registered turn-level ones."""
 NEEDS_BELIEF_GAIN = ("igpo", "a2tgpo")
+TREE_ARMS = ("tempo", "grpo")
+"""Estimators trained on tree rollouts by default (arms ``tree+NAME``)."""
+TREE_PREFIX = "tree+"
 
 
 class KeyRoomsEnv(TurnEnv):
@@ -116,42 +135,72 @@ class KeyRoomsEnv(TurnEnv):
     def oracle_action(self) -> str:
         return KEY[min(self._room, self.rooms - 1)]
 
+    def get_state(self) -> dict[str, Any]:
+        """The episode's state (for branching: tree rollouts restore it at every node)."""
+        return {**self.base_state(), "room": self._room, "trapped": self._trapped}
 
-def run_one(estimator: str, seed: int, settings: Mapping[str, Any]) -> tuple[list[float], list[float]]:
-    """Train one (estimator, seed) pair; the training success rate and mean outcome of each step."""
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`get_state` snapshot."""
+        self.restore_base_state(state)
+        self._room, self._trapped = int(state["room"]), bool(state["trapped"])
+
+
+def run_one(arm: str, seed: int, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Train one (arm, seed) pair: an estimator name, or ``tree+NAME`` for tree rollouts.
+
+    Returns per step the training success rate (``curve``) and mean outcome (``outcome``),
+    both :func:`~turngym.rollout.branching.path_weights`-weighted, the generated tokens
+    (``tokens``) and the episodes (paths) trained on (``episodes``); for a tree arm also the
+    trainer's equal-cost bookkeeping (``budget``).
+    """
     import torch
 
     torch.set_num_threads(1)
     from tests.training.tiny import tiny_policy
+    from turngym.rollout.branching import generated_tokens, path_weights
+    from turngym.rollout.metrics import episode_score, is_success
     from turngym.trainers.config import from_dict
     from turngym.trainers.loop import Trainer
 
+    tree = arm.startswith(TREE_PREFIX)
+    estimator = arm[len(TREE_PREFIX):] if tree else arm
     probe = estimator in NEEDS_BELIEF_GAIN
     rooms, turn_reward = int(settings["rooms"]), float(settings["turn_reward"])
 
     def make_env() -> KeyRoomsEnv:
         return KeyRoomsEnv(rooms=rooms, probe=probe, reward_weights={"door_correct": turn_reward})
 
+    rollout: dict[str, Any] = {"group_size": settings["group_size"], "groups_per_step": settings["groups"],
+                               "max_new_tokens": 2, "temperature": 1.0}
+    if tree:
+        rollout["tree"] = {"width": int(settings.get("tree_width", 2)), "token_budget": "flat",
+                           "max_turns": 2 * rooms}
+    everything = 4096  # one minibatch holds every episode (flat or tree paths): one optimiser step a step
     with tempfile.TemporaryDirectory(prefix=f"credit-{estimator}-{seed}-") as out:
         config = from_dict({
             "seed": seed, "output_dir": out,
             "env": {"id": "turngym/GuessNumber-v0"},  # replaced by the factory
             "model": {"lora": None},
-            "rollout": {"group_size": settings["group_size"], "groups_per_step": settings["groups"],
-                        "max_new_tokens": 2, "temperature": 1.0},
+            "rollout": rollout,
             "algorithm": {"estimator": estimator},
-            "optim": {"lr": settings["lr"], "minibatch_episodes": settings["group_size"] * settings["groups"],
-                      "micro_batch_episodes": settings["group_size"] * settings["groups"]},
+            "optim": {"lr": settings["lr"], "minibatch_episodes": everything,
+                      "micro_batch_episodes": everything},
             "train": {"steps": settings["steps"], "checkpoint_every": 0, "progress": False,
                       "save_trajectories": False},
         })
         with Trainer(config, policy=tiny_policy(seed=seed), env_factory=make_env) as trainer:
-            curve, outcome = [], []
+            run: dict[str, Any] = {"curve": [], "outcome": [], "tokens": [], "episodes": []}
             while trainer.step < config.train.steps:
-                metrics = trainer.train_step().metrics
-                curve.append(float(metrics["success_rate"]))
-                outcome.append(float(metrics["outcome_mean"]))
-    return curve, outcome
+                records = trainer.train_step().records
+                weights = path_weights(records)
+                total = sum(weights)
+                run["curve"].append(sum(w * is_success(r) for w, r in zip(weights, records)) / total)
+                run["outcome"].append(sum(w * episode_score(r) for w, r in zip(weights, records)) / total)
+                run["tokens"].append(generated_tokens(records))
+                run["episodes"].append(len(records))
+            if trainer.tree_budget is not None:
+                run["budget"] = trainer.tree_budget.state()
+    return run
 
 
 def steps_to(curve: Sequence[float], threshold: float = 0.9, window: int = 3) -> int | None:
@@ -185,6 +234,30 @@ def summarise(
             "seeds_reaching_0.9": len(reached),
         }
     return out
+
+
+def summary_tokens(summary: dict[str, Any], jobs: Sequence[tuple[str, int]], results: Sequence[Any]) -> None:
+    """Add each arm's token bookkeeping to its summary row (in place): generated tokens per seed
+    (every shared tree turn counted once), their mean, per step, relative to ``grpo``'s, episodes
+    (paths) per step, and for tree arms the flat-equivalent cost and the ratio spent / flat-equivalent."""
+    per_arm: dict[str, list[Any]] = {}
+    for (name, _), run in zip(jobs, results):
+        per_arm.setdefault(name, []).append(run)
+    for name, runs in per_arm.items():
+        tokens = [int(sum(r["tokens"])) for r in runs]
+        row = summary[name]
+        row["generated_tokens_per_seed"] = tokens
+        row["generated_tokens_mean"] = float(np.mean(tokens))
+        row["generated_tokens_per_step_mean"] = float(np.mean([np.mean(r["tokens"]) for r in runs]))
+        row["episodes_per_step_mean"] = float(np.mean([np.mean(r["episodes"]) for r in runs]))
+        if all("budget" in r for r in runs):
+            flat = [float(r["budget"]["target_tokens"]) for r in runs]
+            row["flat_equivalent_tokens_per_seed"] = [round(f, 1) for f in flat]
+            row["tokens_over_flat_equivalent"] = float(np.sum(tokens) / np.sum(flat))
+    if "grpo" in per_arm:
+        base = summary["grpo"]["generated_tokens_mean"]
+        for name in per_arm:
+            summary[name]["generated_tokens_over_grpo"] = summary[name]["generated_tokens_mean"] / base
 
 
 def compare_to(summary: Mapping[str, Any], baseline: str = "grpo") -> dict[str, dict[str, str]]:
@@ -252,29 +325,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.005)
     parser.add_argument("--turn-reward", type=float, default=0.1)
     parser.add_argument("--final-window", type=int, default=5)
+    parser.add_argument("--tree-arms", nargs="*", default=list(TREE_ARMS),
+                        help="estimators also trained on tree rollouts at equal token cost (arms tree+NAME)")
+    parser.add_argument("--tree-width", type=int, default=2, help="children of a branching tree node")
     parser.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
     parser.add_argument("--out", default="runs/credit_assignment")
     args = parser.parse_args(argv)
-    from turngym.trainers.advantages import list_estimators
+    from turngym.trainers.advantages import TREE_ESTIMATORS, list_estimators
 
     unknown = sorted(set(args.estimators) - set(list_estimators()))
     if unknown:
         parser.error(f"unknown estimator(s) {unknown}; accepted: {', '.join(list_estimators())}")
+    tree_only = sorted(set(args.estimators) & set(TREE_ESTIMATORS))
+    if tree_only:
+        parser.error(f"{tree_only} need tree rollouts: give them with --tree-arms, not --estimators")
+    unknown = sorted(set(args.tree_arms) - set(list_estimators()))
+    if unknown:
+        parser.error(f"unknown tree arm estimator(s) {unknown}; accepted: {', '.join(list_estimators())}")
+    if args.tree_width < 2:
+        parser.error(f"--tree-width must be >= 2, got {args.tree_width}")
+    arms = list(args.estimators) + [TREE_PREFIX + name for name in args.tree_arms]
     settings = {"rooms": args.rooms, "group_size": args.group_size, "groups": args.groups, "lr": args.lr,
-                "turn_reward": args.turn_reward, "steps": args.steps}
+                "turn_reward": args.turn_reward, "steps": args.steps, "tree_width": args.tree_width}
     started = time.perf_counter()
-    jobs = [(name, seed) for seed in range(args.seeds) for name in args.estimators]
-    curves: dict[str, list[list[float]]] = {name: [] for name in args.estimators}
-    outcomes: dict[str, list[list[float]]] = {name: [] for name in args.estimators}
+    jobs = [(name, seed) for seed in range(args.seeds) for name in arms]
+    curves: dict[str, list[list[float]]] = {name: [] for name in arms}
+    outcomes: dict[str, list[list[float]]] = {name: [] for name in arms}
     results: list[Any] = [None] * len(jobs)
 
     def done(index: int, result: Any) -> None:
         results[index] = result
         finished = sum(r is not None for r in results)
         name, seed = jobs[index]
-        success, outcome = (float(np.mean(c[-args.final_window:])) for c in result)
+        success, outcome = (float(np.mean(result[k][-args.final_window:])) for k in ("curve", "outcome"))
         print(f"[{finished}/{len(jobs)}] {name} seed {seed}: final success {success:.2f}, outcome "
-              f"{outcome:.2f} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+              f"{outcome:.2f}, {sum(result['tokens'])} tokens ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr, flush=True)
 
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -284,13 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         for i, (name, seed) in enumerate(jobs):
             done(i, run_one(name, seed, settings))
-    for (name, _), (curve, outcome) in zip(jobs, results):
-        curves[name].append(curve)
-        outcomes[name].append(outcome)
+    for (name, _), run in zip(jobs, results):
+        curves[name].append(run["curve"])
+        outcomes[name].append(run["outcome"])
     summary = summarise(curves, args.final_window)
     for name, row in summarise(outcomes, args.final_window).items():  # the same statistics of the outcome
         summary[name]["final_outcome_iqm"] = row["final_success_iqm"]
         summary[name]["outcome_auc_iqm"] = row["auc_iqm"]
+    summary_tokens(summary, jobs, results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     task = (f"KeyRooms: {args.rooms} rooms in {2 * args.rooms} turns, other words = recoverable, "
@@ -298,7 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"turn reward {args.turn_reward} per door")
     result = {
         "task": task, "settings": {**settings, "seeds": args.seeds, "final_window": args.final_window,
-                                   "episodes_per_step": args.group_size * args.groups},
+                                   "episodes_per_step": args.group_size * args.groups,
+                                   "tree_arms": [TREE_PREFIX + n for n in args.tree_arms],
+                                   "tree_token_budget": "flat (EqualCostBudget: each tree costs group_size "
+                                                        "flat episodes of the current policy)"},
         "summary": summary, "versus_grpo": compare_to(summary), "curves": curves, "outcome_curves": outcomes,
         "wall_seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(_cpu_seconds(), 1),
         "workers": args.workers,

@@ -133,6 +133,8 @@ def test_list_estimators():
         "matchtir",
         "mt_grpo",
         "rloo",
+        "tempo",
+        "tree_step",
         "turn_discounted",
     ]
 

@@ -58,7 +58,20 @@ def batches(draw, max_groups=4, max_episodes=5, max_turns=5):
         "anchors": draw(st.lists(st.sampled_from(["s0", "s1", "s2"]), min_size=n, max_size=n)),
         "info_gain": draw(st.lists(GRID, min_size=n, max_size=n)),
         "entropy": draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=n, max_size=n)),
+        "node_ids": tree_nodes(draw, rows, max_turns),
     }
+
+
+def tree_nodes(draw, rows, max_turns):
+    """Valid tree node ids: an episode shares its first ``share`` turns with the other episodes
+    of its group drawing the same ``branch`` (a common prefix), its later turns are its own."""
+    share, branch = {}, {}
+    for _, episode, _ in rows:
+        share.setdefault(episode, draw(st.integers(0, max_turns)))
+        branch.setdefault(episode, draw(st.integers(0, 1)))
+    return [
+        f"{g}/shared{branch[e]}/{t}" if t < share[e] else f"{g}/own{e}/{t}" for g, e, t in rows
+    ]
 
 
 ESTIMATOR_CALLS = {
@@ -72,6 +85,8 @@ ESTIMATOR_CALLS = {
     "mt_grpo": {},
     "matchtir": {},
     "combine": {"components": [(1.0, "grpo", {}), (0.5, "a2tgpo", {})]},
+    "tempo": {},
+    "tree_step": {"mode": "sibling"},
 }
 
 

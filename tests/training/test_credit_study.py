@@ -84,7 +84,7 @@ def test_steps_to_and_summary_statistics(study):
 
 def test_a_tiny_study_writes_json_and_png(study, tmp_path, capsys):
     out = tmp_path / "study"
-    code = study.main(["--estimators", "grpo", "gigpo", "igpo", "--seeds", "1", "--steps", "2",
+    code = study.main(["--estimators", "grpo", "gigpo", "igpo", "--tree-arms", "--seeds", "1", "--steps", "2",
                        "--workers", "1", "--group-size", "4", "--out", str(out)])
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

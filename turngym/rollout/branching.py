@@ -16,10 +16,15 @@ conversation's token stream (the next prompt) and the record of the path so far.
   ``width`` children, the others one, level by level (one ``generate`` call per level),
   until every path has ended. ``token_budget`` caps the generated tokens spent on
   branching: once it is reached no node branches any more, and the open paths are only
-  finished (one child each), so every leaf has an outcome. The tree's
+  finished (one child each), so every leaf has an outcome. With ``episode_tokens`` (the
+  expected tokens of one whole episode) the budget covers the finishing too: a node
+  branches only while the tree's projected cost (every open path finished at about
+  ``episode_tokens``) stays within the budget, node by node. The tree's
   :attr:`Tree.generated_tokens` counts every sampled token once (a shared prefix is paid
   once), the unit in which tree and flat sampling are compared at equal cost
-  (:func:`flat_group_size` gives the flat group of the same expected cost).
+  (:func:`flat_group_size` gives the flat group of the same expected cost;
+  :class:`EqualCostBudget` sets each step's tree budgets to the cost of a flat group of the
+  current policy, measured on its own trees by :func:`flat_episode_tokens`).
 
 The exact tree-construction schedule of TreePS-RAG (which nodes to expand under the
 budget) is not reproduced: the published text available here describes it only in words,
@@ -175,6 +180,7 @@ def grow_tree(
     width: int = 2,
     branch_depths: Sequence[int] | None = None,
     token_budget: int | None = None,
+    episode_tokens: float | None = None,
     max_turns: int = 8,
     sampling: SamplingParams | None = None,
     chat_template: ChatTemplate | None = None,
@@ -190,6 +196,10 @@ def grow_tree(
         branch_depths: the depths (turns played) at which open nodes branch; default: every depth.
         token_budget: generated tokens after which no node branches any more (None: no cap);
             open paths are still finished, so a tree can end somewhat above its budget.
+        episode_tokens: the expected generated tokens of one whole episode; with a
+            ``token_budget``, a node branches only while the projected cost of the tree (each
+            open path finished at ``max(one turn, episode_tokens - its tokens so far)``) stays
+            within the budget, so the budget covers the finishing as well.
         max_turns: paths still open after this many turns are cut off (``"max_turns"``).
         sampling: how to sample; with a seed, level d uses ``seed + 7919 * d``.
         chat_template: defaults to the policy tokenizer's own.
@@ -201,6 +211,9 @@ def grow_tree(
         raise ValueError(f"token_budget must be a non-negative int or None, got {token_budget!r}")
     if not isinstance(max_turns, int) or max_turns < 1:
         raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
+    if episode_tokens is not None and not (isinstance(episode_tokens, (int, float)) and episode_tokens > 0
+                                          and math.isfinite(episode_tokens)):
+        raise ValueError(f"episode_tokens must be a positive number or None, got {episode_tokens!r}")
     depths = None if branch_depths is None else {int(d) for d in branch_depths}
     sampling = sampling or SamplingParams()
     owned = not isinstance(env, gym.Env)
@@ -211,11 +224,9 @@ def grow_tree(
         frontier = [root]
         while frontier:
             depth = frontier[0].depth
-            spent = tree.generated_tokens
-            can_branch = token_budget is None or spent < token_budget
-            wanted = width if can_branch and (depths is None or depth in depths) else 1
+            widths = _widths(tree, frontier, width, depths, token_budget, episode_tokens)
             params = sampling.with_seed(None if sampling.seed is None else sampling.seed + 7919 * depth)
-            children = _expand(environment, policy, [(n, wanted) for n in frontier], params, max_turns)
+            children = _expand(environment, policy, list(zip(frontier, widths)), params, max_turns)
             tree.generate_calls += 1
             tree.generated_tokens += sum(c.action_tokens for group in children for c in group)
             frontier = [c for group in children for c in group if not c.done]
@@ -236,6 +247,7 @@ def collect_trees(
     width: int = 2,
     branch_depths: Sequence[int] | None = None,
     token_budget: int | None = None,
+    episode_tokens: float | None = None,
     max_turns: int = 8,
     sampling: SamplingParams | None = None,
     chat_template: ChatTemplate | None = None,
@@ -257,7 +269,8 @@ def collect_trees(
         params = sampling.with_seed(None if sampling.seed is None else sampling.seed + 104729 * index)
         tree = grow_tree(
             env, policy, {"seed": seed, "options": options}, width=width, branch_depths=branch_depths,
-            token_budget=token_budget, max_turns=max_turns, sampling=params, chat_template=chat_template,
+            token_budget=token_budget, episode_tokens=episode_tokens, max_turns=max_turns, sampling=params,
+            chat_template=chat_template,
             group_id=f"{run_id}-g{index}",
         )
         records.extend(tree.records())
@@ -274,6 +287,87 @@ def flat_group_size(tree_tokens: int, mean_episode_tokens: float) -> int:
     if mean_episode_tokens <= 0 or not math.isfinite(mean_episode_tokens):
         raise ValueError(f"mean_episode_tokens must be a positive number, got {mean_episode_tokens!r}")
     return max(1, round(tree_tokens / mean_episode_tokens))
+
+
+def path_weights(records: Sequence[EpisodeRecord]) -> list[float]:
+    """Each record's weight as a sample of flat episodes: 1 for a flat record; for a tree
+    path the probability that flat sampling follows it, the product over its turns of
+    ``1 / (children of the turn's parent)`` (a whole tree's paths sum to 1).
+
+    Paths through a node that branched less are fewer, so a plain mean over a tree's leaves
+    over-weights the branching parts; ``sum(w * x) / sum(w)`` estimates the policy's
+    per-episode mean of ``x`` (success, outcome, tokens) from tree or flat records alike.
+    """
+    children: dict[tuple[str, str], set[str]] = {}
+    paths = [r.metadata.get("tree", {}).get("node_ids") for r in records]
+    for record, nodes in zip(records, paths):
+        for parent, node in zip(["r", *(nodes or [])], nodes or []):
+            children.setdefault((record.group_id, parent), set()).add(node)
+    weights = []
+    for record, nodes in zip(records, paths):
+        weight = 1.0
+        for parent in ["r", *(nodes or [])][: len(nodes or [])]:
+            weight /= len(children[(record.group_id, parent)])
+        weights.append(weight)
+    return weights
+
+
+def flat_episode_tokens(records: Sequence[EpisodeRecord]) -> float:
+    """The expected generated tokens of one flat episode of the policy that produced ``records``:
+    the :func:`path_weights`-weighted mean of each record's sampled tokens (flat records: the mean)."""
+    if not records:
+        raise ValueError("flat_episode_tokens needs at least one record")
+    weights = path_weights(records)
+    tokens = [sum(len(turn.action_ids) for turn in r.turns) for r in records]
+    return float(sum(w * t for w, t in zip(weights, tokens)) / sum(weights))
+
+
+@dataclass
+class EqualCostBudget:
+    """Tree budgets that cost what flat groups of ``episodes`` episodes would, step after step.
+
+    Before each step :meth:`plan` gives the keyword arguments of :func:`collect_trees`; after
+    it :meth:`update` books the step's tree records. The cost of the flat group the step
+    replaces is ``episodes`` times :func:`flat_episode_tokens` of the step's own trees (the
+    current policy's episode cost); each tree's budget is that cost, with the running
+    difference between what the trees spent and what flat groups would have spent shared out
+    over the next step's trees, so the totals stay equal over a run. The first step, with no
+    estimate yet, is a flat group itself (``width=episodes`` at depth 0 only).
+
+    ``target_tokens`` (flat-equivalent cost so far) and ``spent_tokens`` are the bookkeeping a
+    report shows; ``spent_tokens / target_tokens`` is the tree sampler's relative cost.
+    """
+
+    episodes: int
+    estimate: float | None = None
+    target_tokens: float = 0.0
+    spent_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.episodes, int) or self.episodes < 1:
+            raise ValueError(f"episodes must be a positive int, got {self.episodes!r}")
+
+    def plan(self, trees: int) -> dict[str, Any]:
+        """:func:`collect_trees` arguments for a step of ``trees`` trees (budget per tree)."""
+        if not isinstance(trees, int) or trees < 1:
+            raise ValueError(f"trees must be a positive int, got {trees!r}")
+        if self.estimate is None:
+            return {"width": self.episodes, "branch_depths": [0], "token_budget": None,
+                    "episode_tokens": None}
+        carry = (self.target_tokens - self.spent_tokens) / trees
+        budget = max(0, round(self.episodes * self.estimate + carry))
+        return {"token_budget": budget, "episode_tokens": self.estimate}
+
+    def update(self, records: Sequence[EpisodeRecord], trees: int) -> None:
+        """Book one step: ``records`` of ``trees`` trees (all their leaves)."""
+        self.estimate = flat_episode_tokens(records)
+        self.target_tokens += self.episodes * self.estimate * trees
+        self.spent_tokens += generated_tokens(records)
+
+    def state(self) -> dict[str, Any]:
+        """The bookkeeping as plain data."""
+        return {"episodes": self.episodes, "estimate": self.estimate, "target_tokens": self.target_tokens,
+                "spent_tokens": self.spent_tokens}
 
 
 def generated_tokens(records: Sequence[EpisodeRecord]) -> int:
@@ -322,6 +416,39 @@ def tree_turn_rows(records: Sequence[EpisodeRecord]) -> dict[str, list[Any]]:
 
 
 # ----- the one expansion step ---------------------------------------------------------------
+
+
+def _widths(
+    tree: Tree,
+    frontier: list[BranchNode],
+    width: int,
+    depths: set[int] | None,
+    token_budget: int | None,
+    episode_tokens: float | None,
+) -> list[int]:
+    """How many children each open node gets at this level (see :func:`grow_tree`'s budget)."""
+    depth = frontier[0].depth
+    if depths is not None and depth not in depths:
+        return [1] * len(frontier)
+    if token_budget is None:
+        return [width] * len(frontier)
+    spent = tree.generated_tokens
+    if episode_tokens is None:
+        return [width if spent < token_budget else 1] * len(frontier)
+    turns = sum(n.depth for n in frontier)
+    tokens = [sum(len(t.action_ids) for t in n.record.turns) for n in frontier]
+    per_turn = sum(tokens) / turns if turns else episode_tokens
+    rest = [max(per_turn, episode_tokens - t, 1.0) for t in tokens]  # finishing one path from each node
+    projected = spent + sum(rest)
+    widths = []
+    for cost in rest:
+        extra = (width - 1) * cost
+        if projected + extra <= token_budget:
+            projected += extra
+            widths.append(width)
+        else:
+            widths.append(1)
+    return widths
 
 
 def _expand(

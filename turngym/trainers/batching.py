@@ -37,7 +37,10 @@ def turn_batch(
 ) -> TurnBatch:
     """One row per turn of ``records`` (episode-major, turns in order).
 
-    ``info_gain[e][t]`` / ``entropy[e][t]``, when given, are per turn of episode ``e``.
+    ``info_gain[e][t]`` / ``entropy[e][t]``, when given, are per turn of episode ``e``. Records
+    grown as trees (:func:`turngym.rollout.branching.grow_tree`: ``metadata["tree"]["node_ids"]``)
+    give the batch its ``node_ids`` (what ``tempo`` and ``tree_step`` read); flat records give
+    none, and a mix of the two raises ``ValueError``.
     """
     groups, episodes, turns, rewards, anchors = [], [], [], [], []
     for record in records:
@@ -57,7 +60,25 @@ def turn_batch(
         anchors=np.asarray(anchors, dtype=object),
         info_gain=flat_ig,
         entropy=flat_entropy,
+        node_ids=_node_ids(records),
     )
+
+
+def _node_ids(records: Sequence[EpisodeRecord]) -> np.ndarray | None:
+    """The tree node of every turn (node ids are paths from the root, unique within a group)."""
+    per_record = [r.metadata.get("tree", {}).get("node_ids") for r in records]
+    if all(nodes is None for nodes in per_record):
+        return None
+    flat: list[str] = []
+    for record, nodes in zip(records, per_record):
+        if nodes is None or len(nodes) != len(record.turns):
+            raise ValueError(
+                f"episode {record.episode_id}: tree and flat records in one batch (it has "
+                f"{'no' if nodes is None else len(nodes)} tree node ids for {len(record.turns)} turns); "
+                "a step's records are either all grown as trees or all flat"
+            )
+        flat.extend(str(n) for n in nodes)
+    return np.asarray(flat, dtype=object)
 
 
 def _flatten(

@@ -73,6 +73,25 @@ class ModelConfig:
 
 
 @dataclass
+class TreeConfig:
+    """Tree rollouts (``rollout.tree``): each task's episodes grown as one tree of turns
+    (:func:`turngym.rollout.branching.collect_trees`, TreePS-RAG / TEMPO style); the tree's
+    root-to-leaf paths are the group. Needs an environment with ``get_state``/``set_state``."""
+
+    width: int = 2
+    """Children of a node that branches."""
+    branch_depths: list[int] | None = None
+    """Depths (turns played) at which open nodes branch; ``null``: every depth."""
+    token_budget: int | str | None = "flat"
+    """Generated tokens per tree: ``flat`` (what ``rollout.group_size`` flat episodes of the current
+    policy cost, measured on the previous step's trees, the running difference carried over:
+    :class:`~turngym.rollout.branching.EqualCostBudget`; the first step samples a flat group), a
+    number of tokens (branching stops there; open paths are still finished) or ``null`` (no cap)."""
+    max_turns: int = 64
+    """Paths still open after this many turns are cut off."""
+
+
+@dataclass
 class RolloutConfig:
     """How episodes are sampled."""
 
@@ -90,6 +109,10 @@ class RolloutConfig:
     """Extra stop strings (the chat template's end-of-turn token always stops)."""
     vllm_gpu_memory_utilization: float = 0.45
     """vLLM only: share of GPU memory for its engine (the rest is the trainer's)."""
+    tree: TreeConfig | None = None
+    """Grow each task's episodes as a tree of turns instead of ``group_size`` independent ones
+    (``{width: 2}`` for the defaults), or ``null``. The tree estimators (``tempo``,
+    ``tree_step``) need it."""
 
 
 @dataclass
@@ -243,6 +266,7 @@ POSITIVE: tuple[str, ...] = (
     "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
     "loss.clip_eps", "rollout.temperature", "model.lora.r", "loss.norm_tokens",
     "process_reward.beta", "process_reward.lr", "process_reward.epochs", "process_reward.rubric_concurrency",
+    "rollout.tree.width", "rollout.tree.max_turns",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",
@@ -371,6 +395,17 @@ def validate(config: Config) -> Config:
     if not re.fullmatch(r"local|ray:[1-9][0-9]*", config.env.workers):
         raise ConfigError(f"env.workers: {config.env.workers!r} is not allowed; accepted: local, ray:N "
                           "(N >= 1 Ray actors)")
+    tree = config.rollout.tree
+    if tree is not None:
+        budget = tree.token_budget
+        if (isinstance(budget, str) and budget != "flat") or (isinstance(budget, int) and budget < 0):
+            raise ConfigError(f"rollout.tree.token_budget: {budget!r} is not allowed; accepted: flat, a "
+                              "number of tokens >= 0, or null")
+        if any(d < 0 for d in tree.branch_depths or []):
+            raise ConfigError(f"rollout.tree.branch_depths: {tree.branch_depths!r} must be depths >= 0")
+        if config.env.workers != "local":
+            raise ConfigError(f"rollout.tree grows trees on local environments (get_state/set_state); "
+                              f"env.workers must be local, not {config.env.workers!r}")
     if config.process_reward.kind == "oprl" and config.rollout.group_size < 2:
         raise ConfigError(f"process_reward.kind: oprl learns from pairs of one task's episodes, so "
                           f"rollout.group_size must be >= 2 (it is {config.rollout.group_size})")

@@ -3,7 +3,9 @@
 One step:
 
 1. **rollout** - draw ``groups_per_step`` tasks from the data cursor, collect
-   ``group_size`` episodes of each with the rollout policy (token in, token out);
+   ``group_size`` episodes of each with the rollout policy (token in, token out), or with
+   ``rollout.tree`` grow each task's episodes as a tree of turns (at the token cost of the
+   flat group by default);
 2. **scoring** - when the estimator needs it, score belief gain with the policy
    (one packed forward pass per episode); with ``process_reward.kind`` set, train the
    implicit PRM on the step's episodes (PRIME or OPRL, :mod:`turngym.trainers.prm`) and add
@@ -141,6 +143,7 @@ class Trainer:
         if config.loss.kl_coef > 0 and not _is_peft(model):
             self.reference = copy.deepcopy(model).eval().requires_grad_(False)
         self.prm = self._build_prm()  # before resuming: its checkpointed state is loaded there
+        self.tree_budget: Any = None  # rollout.tree.token_budget "flat": its EqualCostBudget (first use)
         self.step = 0
         self.cursor = config.env.task_seed
         self.checkpoint_dir = self.run_dir / "checkpoints"
@@ -236,10 +239,36 @@ class Trainer:
             stop=tuple(cfg.stop), seed=self.config.seed * 1_000_003 + self.step,
         )
         self.policy.model.eval()
+        if cfg.tree is not None:
+            return self.collect_trees(seeds, sampling)
         records = collect(
             self.env_factory, self.rollout_policy, seeds, group_size=cfg.group_size, sampling=sampling,
             progress=False, run_id=f"step{self.step + 1}",
         )
+        return records
+
+    def collect_trees(self, seeds: Sequence[int], sampling: Any) -> list[EpisodeRecord]:
+        """``rollout.tree``: one tree of turns per task; its root-to-leaf paths are the group's episodes.
+
+        With ``token_budget: flat`` each tree may spend what ``group_size`` flat episodes of the
+        current policy cost (:class:`~turngym.rollout.branching.EqualCostBudget`; its bookkeeping
+        is :attr:`tree_budget`, not checkpointed: a resumed run starts it afresh with one flat step).
+        """
+        from turngym.rollout.branching import EqualCostBudget, collect_trees
+
+        tree = self.config.rollout.tree
+        shape: dict[str, Any] = {"width": tree.width, "branch_depths": tree.branch_depths,
+                                 "token_budget": tree.token_budget, "episode_tokens": None}
+        if tree.token_budget == "flat":
+            if self.tree_budget is None:
+                self.tree_budget = EqualCostBudget(self.config.rollout.group_size)
+            shape.update(self.tree_budget.plan(len(seeds)))
+        records = collect_trees(
+            self.env_factory, self.rollout_policy, seeds, max_turns=tree.max_turns, sampling=sampling,
+            run_id=f"step{self.step + 1}", **shape,
+        )
+        if tree.token_budget == "flat":
+            self.tree_budget.update(records, len(seeds))
         return records
 
     def belief_gain(self, records: Sequence[EpisodeRecord]) -> list[list[float]] | None:

@@ -50,6 +50,9 @@ def preflight(config: Config, env_factory: Callable[[], gym.Env] | None = None) 
         where = f"algorithm.combine[{i}]" if config.algorithm.combine else "algorithm.estimator"
         if name not in known or name == "combine":
             raise ConfigError(f"{where}: unknown estimator {name!r}; accepted: {', '.join(known)}")
+        if name in adv.TREE_ESTIMATORS and config.rollout.tree is None:
+            raise ConfigError(f"{where}: {name!r} needs tree rollouts (per-turn tree node ids); set "
+                              "rollout.tree (e.g. rollout: {tree: {width: 2}})")
         try:
             adv.estimate(name, _synthetic_batch(), **params)
         except (TypeError, ValueError) as exc:
@@ -154,6 +157,7 @@ def _synthetic_batch() -> adv.TurnBatch:
     return adv.TurnBatch(
         ["g", "g", "g", "g"], ["a", "a", "b", "b"], [0, 1, 0, 1], [0.0, 1.0, 0.0, 0.0],
         anchors=["s0", "s1", "s0", "s2"], info_gain=[0.1, 0.0, -0.1, 0.0], entropy=[1.0, 0.5, 0.2, 0.3],
+        node_ids=["r.0", "r.0.0", "r.1", "r.1.0"],
     )
 
 

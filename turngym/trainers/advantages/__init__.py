@@ -11,7 +11,8 @@ estimator by name or call its function::
     result.diagnostics         # degenerate pools, anchor-group sizes, mean/std
 
 Registered estimators: ``grpo``, ``rloo``, ``turn_discounted``, ``gigpo``, ``igpo``,
-``a2tgpo``, ``mapo``, ``mt_grpo``, ``combine`` (``list_estimators()``). The modifiers
+``a2tgpo``, ``mapo``, ``mt_grpo``, ``combine`` and, for tree rollouts (per-turn
+``node_ids``), ``tempo`` and ``tree_step`` (:mod:`.tree`) (``list_estimators()``). The modifiers
 ``empg`` and ``aem`` rescale any of them by entropy: ``estimate("grpo", batch,
 modifiers=["empg"])`` or ``empg(result, batch)``, likewise ``aem`` (``list_modifiers()``).
 Every return-based estimator takes
@@ -104,11 +105,13 @@ from .registry import (
 from .result import AdvantageResult, PoolReport
 from .returns import reverse_returns
 from .rloo import rloo_advantages
+from .tree import TREE_ESTIMATORS, tempo_advantages, tree_step_advantages
 from .turn_discounted import turn_discounted_advantages
 
 __all__ = [
     "PRESETS",
     "SIMILARITY_THRESHOLD",
+    "TREE_ESTIMATORS",
     "AdvantageResult",
     "Layout",
     "PoolReport",
@@ -134,6 +137,8 @@ __all__ = [
     "register_modifier",
     "reverse_returns",
     "rloo_advantages",
+    "tempo_advantages",
+    "tree_step_advantages",
     "turn_discounted_advantages",
     "unregister_estimator",
 ]

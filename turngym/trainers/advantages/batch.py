@@ -91,6 +91,11 @@ class TurnBatch:
         info_gain: optional per-turn information gain (IGPO, A^2TGPO). The terminal turn's
             value is ignored by those estimators (give 0 if there is none).
         entropy: optional per-turn policy entropy (EMPG).
+        node_ids: optional hashable id of the rollout-tree node each turn leads to (tree
+            estimators ``tempo`` and ``tree_step``): equal ids within a group = the same node,
+            shared by every path through it. Filled from the records' ``metadata["tree"]`` by
+            :func:`turngym.trainers.batching.turn_batch` for tree rollouts
+            (:func:`turngym.rollout.branching.grow_tree`); kept in the caller's row order.
 
     Turns may arrive in any order; every estimator returns its per-turn arrays in the
     order given here. Invalid input raises ``ValueError`` (lengths, non-finite values,
@@ -124,6 +129,7 @@ class TurnBatch:
         anchors: ArrayLike | None = None,
         info_gain: ArrayLike | None = None,
         entropy: ArrayLike | None = None,
+        node_ids: ArrayLike | None = None,
     ) -> None:
         n = _check_lengths(
             group_ids=group_ids,
@@ -133,6 +139,7 @@ class TurnBatch:
             anchors=anchors,
             info_gain=info_gain,
             entropy=entropy,
+            node_ids=node_ids,
         )
         self.group_ids = _as_ids("group_ids", group_ids)
         self.episode_ids = _as_ids("episode_ids", episode_ids)
@@ -141,6 +148,7 @@ class TurnBatch:
         self.anchors = None if anchors is None else _as_ids("anchors", anchors)
         self.info_gain = None if info_gain is None else _as_real("info_gain", info_gain)
         self.entropy = None if entropy is None else _as_real("entropy", entropy)
+        self.node_ids = None if node_ids is None else _as_ids("node_ids", node_ids)
         self.layout = _build_layout(self)
 
     @classmethod
@@ -151,11 +159,13 @@ class TurnBatch:
         anchors: Sequence[Sequence[Sequence[Hashable]]] | None = None,
         info_gain: Sequence[Sequence[Sequence[float]]] | None = None,
         entropy: Sequence[Sequence[Sequence[float]]] | None = None,
+        node_ids: Sequence[Sequence[Sequence[Hashable]]] | None = None,
     ) -> TurnBatch:
         """Build a batch from nested lists ``rewards[group][episode][turn]``.
 
         Group ids are 0, 1, ...; episode ids run 0, 1, ... over the whole batch; rows are
-        in nesting order. ``anchors``, ``info_gain`` and ``entropy`` take the same nesting.
+        in nesting order. ``anchors``, ``info_gain``, ``entropy`` and ``node_ids`` take the same
+        nesting.
 
         >>> b = TurnBatch.from_groups([[[0, 1], [1]], [[0]]])
         >>> b.group_ids.tolist(), b.episode_ids.tolist(), b.turn_index.tolist()
@@ -188,6 +198,7 @@ class TurnBatch:
             anchors=flatten("anchors", anchors),
             info_gain=flatten("info_gain", info_gain),
             entropy=flatten("entropy", entropy),
+            node_ids=flatten("node_ids", node_ids),
         )
 
     @property
@@ -207,7 +218,9 @@ class TurnBatch:
 
     def __repr__(self) -> str:
         extras = [
-            name for name in ("anchors", "info_gain", "entropy") if getattr(self, name) is not None
+            name
+            for name in ("anchors", "info_gain", "entropy", "node_ids")
+            if getattr(self, name) is not None
         ]
         return (
             f"TurnBatch(turns={self.n_turns}, episodes={self.n_episodes}, "

@@ -31,9 +31,13 @@ return std (the GRPO scale) for the second reading; ``"none"`` (default) keeps r
 TEMPO also applies the correction at token level where responses branch inside a turn;
 turngym's tree branches at turn boundaries, so only the turn-level form is implemented.
 
-These estimators need ``node_ids``, which a flat :class:`~.batch.TurnBatch` does not carry,
-so they are plain functions (not in the registry); register them with
-``register_estimator("tempo", tempo_advantages)`` where node ids are always given.
+Both are registered estimators (``estimate("tempo", batch)``, ``estimate("tree_step", batch)``)
+reading the node ids from :attr:`TurnBatch.node_ids <.batch.TurnBatch>` (or from an explicit
+``node_ids=`` argument, which wins). A batch of flat rollouts has none, and both raise a
+``ValueError`` that says they need tree rollouts (``rollout.tree`` in the trainer's config,
+:func:`turngym.rollout.branching.collect_trees` elsewhere). The trainer's
+:func:`~turngym.trainers.batching.turn_batch` fills the node ids from the records'
+``metadata["tree"]``.
 
 Example (a root with two children A and B; A has two leaf children, B one):
 
@@ -55,10 +59,14 @@ import numpy as np
 from .batch import TurnBatch
 from .checks import check_choice
 from .grpo import episode_advantage
+from .presets import with_presets
+from .registry import register_estimator
 from .result import AdvantageResult, finish
 
 STEP_MODES = ("path", "sibling")
 TD_NORMS = ("none", "std")
+TREE_ESTIMATORS = ("tempo", "tree_step")
+"""The registered estimators that need tree rollouts (per-turn node ids)."""
 
 
 def tree_values(batch: TurnBatch, node_ids: Sequence[Hashable]) -> dict[str, np.ndarray]:
@@ -73,12 +81,34 @@ def tree_values(batch: TurnBatch, node_ids: Sequence[Hashable]) -> dict[str, np.
     return {k: batch.layout.to_input_order(v) for k, v in canon.items()}
 
 
+@register_estimator("tree_step")
+@with_presets("tree_step", paper={})
 def tree_step_advantages(
-    batch: TurnBatch, *, node_ids: Sequence[Hashable], mode: str = "path"
+    batch: TurnBatch, *, node_ids: Sequence[Hashable] | None = None, mode: str = "path"
 ) -> AdvantageResult:
-    """Step advantages from tree values (see the module docstring): ``"path"`` or ``"sibling"``."""
+    """Step advantages from the values of a rollout tree (P2T / TreePS-RAG), nothing else.
+
+    With ``V(n)`` the mean return of the paths through node ``n`` (Tran, Yao & Yu 2025,
+    arXiv:2509.18314; Zhang et al. 2026, arXiv:2601.06922)::
+
+        mode="path":     A_{i,t} = V(n_{i,t}) - V(parent(n_{i,t}))
+        mode="sibling":  A_{i,t} = V(n_{i,t}) - mean {V(m) : m a child of parent(n_{i,t})}
+
+    and ``A_{i,t} = 0`` where the parent has one child. ``node_ids`` defaults to the batch's
+    (``TurnBatch(..., node_ids=...)``); without either this raises (it needs tree rollouts).
+    ``preset="paper"`` is the same (no published code to follow).
+
+    A root with children A (two leaves, returns 1 and 0) and B (one leaf, return 1):
+
+    >>> batch = TurnBatch(["g"] * 6, [1, 1, 2, 2, 3, 3], [0, 1] * 3, [0, 1, 0, 0, 0, 1],
+    ...                   node_ids=["A", "A0", "A", "A1", "B", "B0"])
+    >>> tree_step_advantages(batch).advantages.round(3).tolist()
+    [-0.167, 0.5, -0.167, -0.5, 0.333, 0.0]
+    >>> tree_step_advantages(batch, mode="sibling").advantages.round(3).tolist()
+    [-0.25, 0.5, -0.25, -0.5, 0.25, 0.0]
+    """
     mode = check_choice("mode", mode, STEP_MODES)
-    canon = _canonical(batch, node_ids)
+    canon = _canonical(batch, _node_ids(batch, node_ids, "tree_step"))
     if mode == "path":
         adv = canon["value"] - canon["parent_value"]
     else:
@@ -87,26 +117,53 @@ def tree_step_advantages(
     return finish(batch, "tree_step", {"mode": mode}, adv, pools=[], tree=_summary(canon))
 
 
+@register_estimator("tempo")
+@with_presets("tempo", paper={"td_norm": "std"})
 def tempo_advantages(
     batch: TurnBatch,
     *,
-    node_ids: Sequence[Hashable],
+    node_ids: Sequence[Hashable] | None = None,
     td_weight: float = 1.0,
     td_norm: str = "none",
     norm: str = "std",
     norm_eps: float = 1e-6,
 ) -> AdvantageResult:
-    """TEMPO at turn level: GRPO's group advantage plus the branch-gated TD term (module docstring).
+    """TEMPO at turn level: GRPO's group advantage plus the branch-gated TD correction.
 
-    ``td_weight`` scales the correction (0 gives GRPO exactly); ``td_norm="std"`` divides it
-    by the group's return std (+ ``norm_eps``); ``norm``/``norm_eps`` are GRPO's.
+    TEMPO (Tran, Yao & Yu 2025, arXiv:2509.18314), with ``R_i`` path i's return, ``n_{i,t}``
+    the tree node its turn t leads to and ``V`` the tree values (module docstring)::
+
+        A_{i,t} = (R_i - mean_g R) / (std_g R + eps)
+                  + w * 1[parent(n_{i,t}) has >= 2 children] * (V(n_{i,t}) - V(parent(n_{i,t})))
+
+    ``td_weight`` is ``w`` (0 gives GRPO exactly); ``td_norm="std"`` divides the TD term by
+    the group's return std (+ ``norm_eps``); ``norm``/``norm_eps`` are GRPO's. ``node_ids``
+    defaults to the batch's; without either this raises (it needs tree rollouts).
+
+    ``preset="paper"`` sets ``td_norm="std"``: the paper's prose defines node values over the
+    descendants' *normalised* rewards, and a difference of values of normalised rewards is
+    the raw difference over the group std. turngym's default keeps raw outcome differences
+    (the reading that does not change with the group's spread); the paper's equations were
+    not available to check either reading.
+
+    The tree of :func:`tree_step_advantages`'s example: GRPO's term plus the TD term at the
+    branching nodes (B0's parent does not branch, so B0 gets GRPO's term alone):
+
+    >>> batch = TurnBatch(["g"] * 6, [1, 1, 2, 2, 3, 3], [0, 1] * 3, [0, 1, 0, 0, 0, 1],
+    ...                   node_ids=["A", "A0", "A", "A1", "B", "B0"])
+    >>> tempo_advantages(batch).advantages.round(3).tolist()
+    [0.411, 1.077, -1.321, -1.655, 0.911, 0.577]
+    >>> grpo = tempo_advantages(batch, td_weight=0.0).advantages  # GRPO's term alone
+    >>> (tempo_advantages(batch).advantages - grpo).round(3).tolist()
+    [-0.167, 0.5, -0.167, -0.5, 0.333, 0.0]
     """
     if not isinstance(td_weight, (int, float)) or not np.isfinite(td_weight):
         raise ValueError(f"td_weight must be a finite number, got {td_weight!r}")
     td_norm = check_choice("td_norm", td_norm, TD_NORMS)
     layout = batch.layout
+    nodes = _node_ids(batch, node_ids, "tempo")
     grpo, report = episode_advantage(batch, norm, norm_eps)
-    canon = _canonical(batch, node_ids)
+    canon = _canonical(batch, nodes)
     td = np.where(canon["branches"] >= 2, canon["value"] - canon["parent_value"], 0.0)
     if td_norm == "std":
         returns = layout.episode_sums(layout.rewards)
@@ -122,6 +179,21 @@ def tempo_advantages(
 
 
 # ----- the tree, built once per call ----------------------------------------------------------
+
+
+def _node_ids(batch: TurnBatch, node_ids: Sequence[Hashable] | None, estimator: str) -> Sequence[Hashable]:
+    """The explicit ``node_ids``, else the batch's; a clear error when there are none."""
+    if node_ids is not None:
+        return node_ids
+    if batch.node_ids is None:
+        raise ValueError(
+            f"estimator {estimator!r} needs tree rollouts: per-turn tree node ids, which this batch "
+            "lacks (flat rollouts have none). In the trainer set rollout.tree (e.g. "
+            "rollout: {tree: {width: 2}}); elsewhere grow the episodes with "
+            "turngym.rollout.branching.collect_trees and pass TurnBatch(..., node_ids=...) "
+            "(turngym.trainers.batching.turn_batch fills them from the records)"
+        )
+    return batch.node_ids
 
 
 def _canonical(batch: TurnBatch, node_ids: Sequence[Hashable]) -> dict[str, np.ndarray]:
