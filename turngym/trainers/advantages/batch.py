@@ -149,6 +149,11 @@ class TurnBatch:
         self.info_gain = None if info_gain is None else _as_real("info_gain", info_gain)
         self.entropy = None if entropy is None else _as_real("entropy", entropy)
         self.node_ids = None if node_ids is None else _as_ids("node_ids", node_ids)
+        if self.node_ids is not None and self.node_ids.dtype.kind == "O":
+            try:
+                set(self.node_ids)
+            except TypeError as exc:
+                raise TypeError(f"node_ids must be hashable (strings, ints, tuples): {exc}") from None
         self.layout = _build_layout(self)
 
     @classmethod
