@@ -42,17 +42,54 @@ def test_cached_gold_runs_and_state_hashes_judge_exactly_as_a_fresh_environment(
     tasks = bfcl.load_tasks("all")[::50]
     cases = [ref.Case(t.task_id, "gold", ref.gold_answer(t)) for t in tasks] + ref.cases(n_per_kind=4, seed=1)
     assert {c.kind for c in cases} >= {"gold", "drop_call", "wrong_value", "move_call"}
-    warm = ToolUseEnv("bfcl")
+    strict, lazy = ToolUseEnv("bfcl", lazy_gold=False), ToolUseEnv("bfcl")
     failing = 0
     for case in cases:
         clear_caches()
-        fresh = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)  # nothing cached: live gold run
-        runs = [_play(warm, case.task_id, case.answer) for _ in range(3)]  # builds, then reads, a GoldRun
+        # The reference: nothing cached, the gold calls run alongside and every stage compared.
+        fresh = _play(ToolUseEnv("bfcl", lazy_gold=False), case.task_id, case.answer)
+        clear_caches()
+        fresh_lazy = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)  # gold run started if off it
+        runs = [_play(strict, case.task_id, case.answer) for _ in range(3)]  # builds, then reads, a GoldRun
+        assert (id(strict.catalog), case.task_id) in CACHES.gold_runs
+        runs += [_play(lazy, case.task_id, case.answer) for _ in range(3)]
         other = _play(ToolUseEnv("bfcl"), case.task_id, case.answer)  # another env shares the caches
-        assert fresh == runs[0] == runs[1] == runs[2] == other, (case.task_id, case.kind)
-        assert (id(warm.catalog), case.task_id) in CACHES.gold_runs
+        assert all(run == fresh for run in [fresh_lazy, *runs, other]), (case.task_id, case.kind)
         failing += fresh[-1][-1] is not None and not all(v["passed"] for v in fresh[-1][-1])
     assert failing >= 8  # the mutated answers really fail stages, so failing verdicts are compared too
+
+
+def test_lazy_gold_runs_the_gold_calls_only_from_the_first_stage_off_them():
+    clear_caches()
+    env = ToolUseEnv("bfcl")
+    task = next(t for t in bfcl.load_tasks("base") if sum(bool(s.gold) for s in t.stages) >= 3)
+    for _ in range(2):  # the first episode and a later one: the gold calls never run
+        _play(env, task.task_id, ref.gold_answer(task))
+        assert env._gold is None and env._gold_run is None and all(v["passed"] for v in env._verdicts)
+    assert (id(env.catalog), task.task_id) not in CACHES.gold_runs
+    busy = [i for i, s in enumerate(task.stages) if s.gold]
+    answer = ref.gold_answer(task)
+    answer[busy[1]] = [[ref.render(c) for c in task.stages[busy[1]].gold[:-1]]]  # the last call dropped
+    clear_caches()
+    verdicts = _play(env, task.task_id, answer)[-1][-1]  # first episode: a live gold run catches up
+    assert env._gold is not None and env._gold_run is None
+    assert [v["passed"] for v in verdicts[:busy[1]]] == [True] * busy[1] and not verdicts[busy[1]]["passed"]
+    assert verdicts == _play(ToolUseEnv("bfcl", lazy_gold=False), task.task_id, answer)[-1][-1]
+    _play(env, task.task_id, answer)  # a later episode builds and keeps the cached run at the divergence
+    assert env._gold is None and env._gold_run is not None
+    assert (id(env.catalog), task.task_id) in CACHES.gold_runs
+    # A branch that leaves the gold calls takes its gold run with it: a restored snapshot has none.
+    clear_caches()
+    env.reset(options={"task_id": task.task_id})
+    snapshot = env.get_state()
+    *_, info = env.step("I will not do it.")
+    assert task.stages[0].gold and info["stage_verdict"]["passed"] is False and env._gold is not None
+    env.set_state(snapshot)
+    done = False
+    while not done:
+        *_, terminated, truncated, info = env.step(env.oracle_action())
+        done = terminated or truncated
+    assert info["outcome"] == 1.0 and env._gold is None
 
 
 def test_every_episode_starts_from_fresh_state_after_the_last_one_changed_it():
@@ -105,14 +142,15 @@ def test_lazy_copies_are_made_on_the_first_call_and_the_shared_instance_never_ch
     assert {n: state_fingerprint({n: i}) for n, i in template._shared.items()} == shared_before
 
 
-def test_branching_from_an_episode_that_reads_a_cached_gold_run():
+@pytest.mark.parametrize("lazy_gold", [False, True])
+def test_branching_from_an_episode_that_reads_a_cached_gold_run(lazy_gold):
     clear_caches()
-    env = ToolUseEnv("bfcl")
+    env = ToolUseEnv("bfcl", lazy_gold=lazy_gold)
     task = env.get_task("multi_turn_miss_func_3")
     for _ in range(2):
         _play(env, task.task_id, ref.gold_answer(task))
     env.reset(options={"task_id": task.task_id})
-    assert env._gold_run is not None
+    assert (env._gold_run is None) is lazy_gold
     env.step(env.oracle_action())
     snapshot = env.get_state()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import decimal
+import hashlib
 import inspect
 import itertools
 import json
@@ -60,6 +61,19 @@ def mutable_defaults(cls: type, method: str) -> tuple[tuple[str, Any], ...]:
 
 
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def extend_history(history: bytes, call: ParsedCall) -> bytes:
+    """The digest of a back-end's call history ``history`` followed by ``call``.
+
+    A call counts by its name and the ``repr`` of its arguments, which tells apart what
+    ``==`` does not (``1``, ``1.0`` and ``True``; a list and a tuple; the order of a dict's
+    keys), so that equal digests mean calls a back-end cannot tell apart. The empty history
+    is ``b""``. Deterministic back-ends that ran equal histories from the same initial state
+    are in the same state and gave the same results (see ``ToolUseEnv``'s lazy gold run).
+    """
+    return hashlib.blake2b(history + call.name.encode() + b"\0" + repr(call.arguments).encode(),
+                           digest_size=16).digest()
 
 
 def copy_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,22 @@ times are private), and state made of plain data compared structurally (a float 
 unequal to itself, in the gold run's state would be one exception; BFCL's data has none).
 ``tests/tool_use/test_caches.py`` plays gold and mutated answers three times in one
 environment and once in a new one and checks that everything agrees.
+
+The lazy gold run (``lazy_gold=True``, the default): each back-end's call history is kept
+as a digest of the calls it ran (name and ``repr`` of the arguments, which tells ``1`` from
+``1.0`` and ``True``, a list from a tuple, and the order of a dict's keys). While, at the end
+of a stage, every back-end's history equals the history the gold calls give it up to that
+stage, the agent's back-ends have run exactly the gold calls from the same initial state, so
+(deterministic back-ends) they are in the gold run's state, and every result the gold calls
+got is among the agent's: the state and response checks pass without running the gold calls
+or comparing attributes (only when every gold call of the stage goes to a back-end: a call of
+an unknown name has a result but no history). At the first stage where the histories differ,
+the gold run starts: the cached run of the task (built then, from a task's second episode on)
+or a live one that first runs the gold calls of the stages before; from then on every stage
+is checked as without the shortcut. ``tests/tool_use/test_determinism.py`` runs the gold calls
+of all 800 BFCL tasks twice from fresh loads and finds the same results and public attributes
+(``==`` and ``repr``) after every stage; ``test_caches.py`` and the BFCL agreement tests check
+that verdicts, signals and anchors are the same with and without it.
 """
 
 from __future__ import annotations
@@ -65,9 +81,9 @@ from turngym.core import ParsedCall, ToolSpec, Transition, TurnEnv
 from turngym.core.actions import ActionError, parse_python_calls, parse_tool_calls
 from turngym.core.messages import Action, Message, system, user
 from turngym.core.messages import tool as tool_message
-from turngym.envs.tool_use.backends import Backends, BackendTemplate
-from turngym.envs.tool_use.gold import CACHES, GoldRun, build_gold_run
-from turngym.envs.tool_use.tasks import Catalog, ToolTask, untyped
+from turngym.envs.tool_use.backends import Backends, BackendTemplate, extend_history
+from turngym.envs.tool_use.gold import CACHES, GoldHistories, GoldRun, build_gold_run, gold_histories
+from turngym.envs.tool_use.tasks import Catalog, Stage, ToolTask, untyped
 from turngym.verifiers.tool_match import ToolCallMatcher
 from turngym.verifiers.tool_state import (
     CheckResult,
@@ -120,6 +136,10 @@ class ToolUseEnv(TurnEnv):
             revealed (default: on for BFCL, whose executor runs any method of the involved
             classes and one of whose gold answers needs it, ``multi_turn_miss_func_49``;
             off for generated tasks).
+        lazy_gold: run the gold calls only once the agent's calls first differ from them
+            (default on; see "The lazy gold run" in the module docstring). Off: every episode
+            runs the gold calls (or reads a cached run of them) and compares states at every
+            stage. Verdicts, signals and anchors are the same either way.
         max_steps_per_stage: assistant turns after which a stage is closed.
         max_calls_per_action: calls accepted in one message (more is a malformed action).
         max_turns, max_invalid_turns, action_formats, reward_weights, render_mode: TurnEnv's.
@@ -144,6 +164,7 @@ class ToolUseEnv(TurnEnv):
         strict_irrelevance: bool = False,
         check_types: bool | None = None,
         allow_hidden_calls: bool | None = None,
+        lazy_gold: bool = True,
         max_steps_per_stage: int = 20,
         max_calls_per_action: int = 48,
         max_turns: int = 200,
@@ -194,6 +215,7 @@ class ToolUseEnv(TurnEnv):
         self.outcome_kind = outcome
         self.matcher = ToolCallMatcher(matching, temperature)
         self.strict_irrelevance = bool(strict_irrelevance)
+        self.lazy_gold = bool(lazy_gold)
         self.max_steps_per_stage = max_steps_per_stage
         self.max_calls_per_action = max_calls_per_action
         formats = tuple(kwargs.get("action_formats") or self.default_action_formats)
@@ -272,6 +294,8 @@ class ToolUseEnv(TurnEnv):
         self._histories: dict[str, bytes] = {}  # per back-end: digest of the calls it ran
         self._fingerprint: str | None = None
         self._pending_errors: list[tuple[str | None, str]] = []
+        self._expected: GoldHistories | None = None  # lazy_gold: the gold calls' histories
+        self._first_episode = True  # the task's first episode here: a gold run is live, not cached
 
     def _cached(self, cache: Any, task: ToolTask) -> Any:
         """``cache``'s value for ``task`` of this catalog, or ``None``."""
@@ -303,17 +327,37 @@ class ToolUseEnv(TurnEnv):
         return self._template(task).instantiate(lazy=True)
 
     def _start_gold(self, task: ToolTask) -> None:
-        """The task's cached gold run, built on its second episode; on its first, a live one."""
+        """The task's cached gold run, built on its second episode; on its first, a live one.
+
+        With ``lazy_gold`` this runs only when the agent's call histories first differ from the
+        gold ones (at the end of stage ``self._stage``); a live gold run then catches up with
+        the gold calls of the stages before it."""
         key = (id(self.catalog), task.task_id)
+        if not self.lazy_gold:
+            self._first_episode = key not in self._caches.played
+            self._caches.played.put(key, True)
         cached = self._cached(self._caches.gold_runs, task)
         if cached is not None:
             self._gold_run = cached
-        elif key in self._caches.played:
+        elif not self._first_episode:
             self._gold_run = build_gold_run(self._template(task), task.stages)
             self._caches.gold_runs.put(key, (self.catalog, task, self._gold_run))
         else:
-            self._caches.played.put(key, True)
             self._gold = self._backends(task)
+            routes = self._gold.routes
+            for stage in task.stages[:self._stage]:  # a lazy start: the stages before this one
+                for call in stage.gold:
+                    self._gold.execute(call)
+                self._gold_touched |= {routes[c.name] for c in stage.gold if c.name in routes}
+
+    def _gold_histories(self, task: ToolTask) -> GoldHistories:
+        """The gold calls' per-back-end call histories of ``task`` (made once per task)."""
+        cached = self._cached(self._caches.gold_histories, task)
+        if cached is None:
+            assert self._template_obj is not None
+            cached = gold_histories(self._template_obj.routes, self._template_obj.sorted_names, task.stages)
+            self._caches.gold_histories.put((id(self.catalog), task.task_id), (self.catalog, task, cached))
+        return cached
 
     def _reset_task(self, options: Mapping[str, Any]) -> tuple[str, list[Message]]:
         if "task_id" in options:
@@ -326,7 +370,13 @@ class ToolUseEnv(TurnEnv):
         self._template_obj = self._template(task)
         self._agent = self._template_obj.instantiate(lazy=True)
         self._histories = dict.fromkeys(self._agent.instances, b"")
-        self._start_gold(task)
+        if self.lazy_gold:
+            self._expected = self._gold_histories(task)
+            key = (id(self.catalog), task.task_id)
+            self._first_episode = key not in self._caches.played
+            self._caches.played.put(key, True)
+        else:
+            self._start_gold(task)
         hidden = set(task.hidden)
         self._visible = [t.name for t in self._tools_of(task.classes) if t.name not in hidden]
         self._sync_tools()
@@ -432,9 +482,7 @@ class ToolUseEnv(TurnEnv):
             result, ok = self._agent.execute(call)
             owner = routes.get(call.name)
             if owner is not None:  # the call ran on this back-end: its history grows
-                histories[owner] = hashlib.blake2b(
-                    histories[owner] + call.name.encode() + b"\0" + repr(call.arguments).encode(),
-                    digest_size=16).digest()
+                histories[owner] = extend_history(histories[owner], call)
                 self._agent_touched.add(owner)
             succeeded += ok
             self._agent_results.append(result)
@@ -467,28 +515,18 @@ class ToolUseEnv(TurnEnv):
         """Judge the current stage, then open the next one or end the episode."""
         assert self._agent is not None
         stage = self.task.stages[self._stage]
-        same: set[str] = set()
-        if self._gold_run is not None:
-            gold_results: Sequence[str] = self._gold_run.results[self._stage]
-            gold_states = self._gold_run.states[self._stage]
-            gold_touched: set[str] | frozenset[str] = self._gold_run.touched[self._stage]
-            same = self._same_as_gold(gold_touched)
+        # The lazy gold run: every back-end ran exactly the gold calls so far (its call history
+        # equals the gold one), so its state and results are the gold run's (module docstring).
+        expected = self._expected
+        if (expected is not None and expected.routed[self._stage]
+                and self._histories == expected.after[self._stage]):
+            if self._gold is not None:  # a live gold run, started at an earlier stage, keeps pace
+                self._run_live_gold(stage)
+            state = response = CheckResult(True)
         else:
-            assert self._gold is not None
-            gold_results = [self._gold.execute(call)[0] for call in stage.gold]
-            routes = self._gold.routes
-            self._gold_touched |= {routes[c.name] for c in stage.gold if c.name in routes}
-            gold_states, gold_touched = self._gold.instances, self._gold_touched
-        # A back-end no call of either run went to is in the initial state on both sides.
-        # So is one whose whole state hashes as the gold run's does (same pickled state).
-        compared = {n: g for n, g in gold_states.items()
-                    if (n in gold_touched or n in self._agent_touched) and n not in same}
-        state = state_check(self._agent.instances, compared)
-        n_gold, results = len(gold_results), self._agent_results
-        if n_gold and len(results) >= n_gold and list(gold_results) == results[-n_gold:]:
-            response = CheckResult(True)  # the latest results are the gold ones: a sub-multiset
-        else:
-            response = response_check(self._agent_results, gold_results)
+            if self._gold is None and self._gold_run is None:  # lazy: the first stage off the gold
+                self._start_gold(self.task)
+            state, response = self._check_stage(stage)
         match = self.matcher.score(self._stage_calls, stage.gold)
         if stage.gold:
             passed = bool(self._stage_calls) and state.passed and response.passed
@@ -524,6 +562,38 @@ class ToolUseEnv(TurnEnv):
                      "stage_verdicts": [dict(v) for v in self._verdicts]})
         outcome = outcome_bfcl if self.outcome_kind == "bfcl" else outcome_partial
         return Transition(messages, signals, terminated=True, outcome=outcome, info=info)
+
+    def _run_live_gold(self, stage: Stage) -> tuple[list[str], Mapping[str, Any], set[str]]:
+        """Run ``stage``'s gold calls on the live gold run: its results, states and touched back-ends."""
+        assert self._gold is not None
+        gold_results = [self._gold.execute(call)[0] for call in stage.gold]
+        routes = self._gold.routes
+        self._gold_touched |= {routes[c.name] for c in stage.gold if c.name in routes}
+        return gold_results, self._gold.instances, self._gold_touched
+
+    def _check_stage(self, stage: Stage) -> tuple[CheckResult, CheckResult]:
+        """BFCL's state and response checks of the current stage against the gold run."""
+        assert self._agent is not None
+        same: set[str] = set()
+        gold_touched: set[str] | frozenset[str]
+        if self._gold_run is not None:
+            gold_results: Sequence[str] = self._gold_run.results[self._stage]
+            gold_states = self._gold_run.states[self._stage]
+            gold_touched = self._gold_run.touched[self._stage]
+            same = self._same_as_gold(gold_touched)
+        else:
+            gold_results, gold_states, gold_touched = self._run_live_gold(stage)
+        # A back-end no call of either run went to is in the initial state on both sides.
+        # So is one whose whole state hashes as the gold run's does (same pickled state).
+        compared = {n: g for n, g in gold_states.items()
+                    if (n in gold_touched or n in self._agent_touched) and n not in same}
+        state = state_check(self._agent.instances, compared)
+        n_gold, results = len(gold_results), self._agent_results
+        if n_gold and len(results) >= n_gold and list(gold_results) == results[-n_gold:]:
+            response = CheckResult(True)  # the latest results are the gold ones: a sub-multiset
+        else:
+            response = response_check(results, gold_results)
+        return state, response
 
     def _agent_digest(self, name: str) -> str:
         """The state hash of the agent's back-end ``name`` (remembered per call history)."""
@@ -609,7 +679,7 @@ class ToolUseEnv(TurnEnv):
             "visible": list(self._visible), "agent": copy.deepcopy(self._agent),
             "gold": copy.deepcopy(self._gold), "gold_run": self._gold_run,
             "gold_touched": set(self._gold_touched), "agent_touched": set(self._agent_touched),
-            "histories": dict(self._histories),
+            "histories": dict(self._histories), "first_episode": self._first_episode,
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -625,7 +695,10 @@ class ToolUseEnv(TurnEnv):
         self._gold_run = state["gold_run"]  # read-only: shared, not copied
         self._gold_touched, self._agent_touched = set(state["gold_touched"]), set(state["agent_touched"])
         self._histories = dict(state["histories"])
+        self._first_episode = bool(state["first_episode"])
         self._template_obj = self._template(self._task) if self._task is not None else None
+        self._expected = (self._gold_histories(self._task) if self.lazy_gold and self._task is not None
+                          else None)
         self._fingerprint = None
         self._pending_errors = []
         self._sync_tools()

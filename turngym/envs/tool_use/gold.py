@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from turngym.envs.tool_use.backends import BackendTemplate
+from turngym.envs.tool_use.backends import BackendTemplate, extend_history
 from turngym.envs.tool_use.tasks import Stage
 
 K = TypeVar("K")
@@ -82,6 +82,39 @@ def build_gold_run(template: BackendTemplate, stages: Sequence[Stage]) -> GoldRu
     return GoldRun(tuple(results), tuple(states), tuple(touched))
 
 
+@dataclass(frozen=True)
+class GoldHistories:
+    """What the gold calls of a task do to each back-end's call history, stage by stage.
+
+    Attributes (one entry per stage):
+        after: per back-end, the digest (:func:`~.backends.extend_history`) of every gold call
+            that went to it up to and including the stage.
+        routed: whether every gold call of the stage goes to a back-end (a call of an unknown
+            name has an error for a result but is in no history).
+    """
+
+    after: tuple[Mapping[str, bytes], ...]
+    routed: tuple[bool, ...]
+
+
+def gold_histories(routes: Mapping[str, str], names: Sequence[str], stages: Sequence[Stage]) -> GoldHistories:
+    """The gold calls' histories of a task whose back-ends are ``names``, routed by ``routes``."""
+    history = dict.fromkeys(names, b"")
+    after: list[Mapping[str, bytes]] = []
+    routed: list[bool] = []
+    for stage in stages:
+        every = True
+        for call in stage.gold:
+            owner = routes.get(call.name)
+            if owner is None:
+                every = False
+            else:
+                history[owner] = extend_history(history[owner], call)
+        after.append(dict(history))
+        routed.append(every)
+    return GoldHistories(tuple(after), tuple(routed))
+
+
 class LRU(Generic[K, V]):
     """A dict that keeps at most ``size`` entries, dropping the least recently used."""
 
@@ -123,8 +156,8 @@ class LRU(Generic[K, V]):
 class TaskCaches:
     """What ToolUse environments compute once per task (see the module docstring).
 
-    ``templates`` and ``gold_runs`` map ``(id(catalog), task_id)`` to ``(catalog, task,
-    value)``; ``played`` holds the keys of tasks played once; ``fingerprints`` maps
+    ``templates``, ``gold_runs`` and ``gold_histories`` map ``(id(catalog), task_id)`` to
+    ``(catalog, task, value)``; ``played`` holds the keys of tasks played once; ``fingerprints`` maps
     ``(template id, back-end, call-history digest)`` to a back-end's state hash and
     ``(template id, "", every back-end's call-history digest)`` to the combined one.
     """
@@ -132,12 +165,13 @@ class TaskCaches:
     def __init__(self, tasks: int = 256, fingerprints: int = 200_000) -> None:
         self.templates: LRU[tuple[int, str], tuple[Any, Any, BackendTemplate]] = LRU(tasks)
         self.gold_runs: LRU[tuple[int, str], tuple[Any, Any, GoldRun]] = LRU(tasks)
+        self.gold_histories: LRU[tuple[int, str], tuple[Any, Any, GoldHistories]] = LRU(tasks)
         self.played: LRU[tuple[int, str], bool] = LRU(32 * tasks)
         self.fingerprints: LRU[tuple[int, str, bytes | tuple[bytes, ...]], str] = LRU(fingerprints)
 
     def clear(self) -> None:
         """Forget everything (the next episode of every task is a first one again)."""
-        for cache in (self.templates, self.gold_runs, self.played, self.fingerprints):
+        for cache in (self.templates, self.gold_runs, self.gold_histories, self.played, self.fingerprints):
             cache.clear()
 
 
