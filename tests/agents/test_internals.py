@@ -72,6 +72,7 @@ def test_append_cache_equals_dynamic_cache_in_a_real_forward():
     """kv_cache: AppendKVLayer is a drop-in DynamicLayer (same logits as transformers' own cache)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from turngym.agents.hf_policy import cache_keyword
     from turngym.agents.kv_cache import append_cache
 
     torch.manual_seed(0)
@@ -79,14 +80,15 @@ def test_append_cache_equals_dynamic_cache_in_a_real_forward():
                          num_attention_heads=4, num_key_value_heads=2)
     model = LlamaForCausalLM(config).eval()
     ids = torch.randint(0, 50, (2, 5))
+    kw = cache_keyword(model)
     with torch.no_grad():
         ours = append_cache(config, reserve=4)
         theirs = transformers.DynamicCache(config=config)
-        a = model(ids, past_key_values=ours, use_cache=True).logits
-        b = model(ids, past_key_values=theirs, use_cache=True).logits
+        a = model(ids, **{kw: ours}, use_cache=True).logits
+        b = model(ids, **{kw: theirs}, use_cache=True).logits
         step = torch.randint(0, 50, (2, 1))
-        a2 = model(step, past_key_values=ours, use_cache=True).logits
-        b2 = model(step, past_key_values=theirs, use_cache=True).logits
+        a2 = model(step, **{kw: ours}, use_cache=True).logits
+        b2 = model(step, **{kw: theirs}, use_cache=True).logits
     assert torch.allclose(a, b) and torch.allclose(a2, b2, atol=1e-6), (
         f"{TRANSFORMERS}: AppendKVLayer no longer reproduces DynamicLayer"
     )

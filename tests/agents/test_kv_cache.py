@@ -8,6 +8,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from tests.agents.conftest import tiny_llama
+from turngym.agents.hf_policy import _cache_of, cache_keyword
 from turngym.agents.kv_cache import AppendKVLayer, append_cache
 
 
@@ -41,21 +42,22 @@ def test_decoding_with_the_append_cache_gives_the_same_logits(smol_tokenizer):
     model = tiny_llama(smol_tokenizer).model
     ids = torch.tensor([[1, 520, 9531, 198, 67, 69], [1, 4093, 198, 69, 70, 2]])
     logits = {}
+    kw = cache_keyword(model)
     for name, cache in (("append", append_cache(model.config, reserve=1)), ("dynamic", DynamicCache())):
         with torch.no_grad():
-            out = model(input_ids=ids, past_key_values=cache, use_cache=True)
+            out = model(input_ids=ids, **{kw: cache}, use_cache=True)
             steps = [out.logits[:, -1]]
             token = out.logits[:, -1].argmax(-1, keepdim=True)
             for step in range(6):  # outgrows reserve=1, and drops a row half way
                 if step == 3:
-                    out.past_key_values.reorder_cache(torch.tensor([1]))
+                    _cache_of(out).reorder_cache(torch.tensor([1]))
                     token = token[1:]
-                out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+                out = model(input_ids=token, **{kw: _cache_of(out)}, use_cache=True)
                 steps.append(out.logits[:, -1])
                 token = out.logits[:, -1].argmax(-1, keepdim=True)
         logits[name] = steps
         if name == "append":
-            assert all(isinstance(layer, AppendKVLayer) for layer in out.past_key_values.layers)
+            assert all(isinstance(layer, AppendKVLayer) for layer in _cache_of(out).layers)
     for ours, theirs in zip(logits["append"], logits["dynamic"]):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 

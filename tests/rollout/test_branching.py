@@ -67,7 +67,7 @@ def _prefills(policy):
 
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids")
-        cache = kwargs.get("past_key_values")
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
         calls.append((ids.shape[0], ids.shape[1], cache is not None and cache.get_seq_length() == 0))
 
     return calls, policy.model.register_forward_pre_hook(hook, with_kwargs=True)

@@ -18,6 +18,7 @@ whole episode sequences, with gradients when asked, aligned with
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -92,6 +93,7 @@ class HFPolicy:
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self._cache_kw = cache_keyword(model)
         self.name = name or f"hf:{getattr(model.config, '_name_or_path', '') or type(model).__name__}"
         if end_token_ids is None:
             end_token_ids = _eos_ids(model, tokenizer)
@@ -278,9 +280,9 @@ class HFPolicy:
         )
         out = self.model(
             input_ids=new_ids, attention_mask=attention, position_ids=positions,
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
+            **{self._cache_kw: cache}, use_cache=True, logits_to_keep=1,
         )
-        cache = out.past_key_values
+        cache = _cache_of(out)
         logits = out.logits[:, -1, :].float()
         if len(unique_prompts) < batch:
             index = torch.tensor(row_to_unique, device=device)
@@ -320,9 +322,9 @@ class HFPolicy:
             position = position + 1
             out = self.model(
                 input_ids=chosen.view(len(live), 1), attention_mask=attention, position_ids=position,
-                past_key_values=cache, use_cache=True,
+                **{self._cache_kw: cache}, use_cache=True,
             )
-            cache = out.past_key_values
+            cache = _cache_of(out)
             logits = out.logits[:, -1, :].float()
         decode = self.tokenizer.decode
         return [
@@ -495,3 +497,20 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     if eos is None:
         return []
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+
+
+def cache_keyword(model: Any) -> str:
+    """The name ``model.forward`` takes its key/value cache under.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name still works until 5.40
+    but warns on every run); earlier releases in the supported range only know the old name. A
+    PEFT wrapper forwards ``**kwargs``, so the base model's signature decides.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _cache_of(out: Any) -> Any:
+    """The cache a forward returned, under either name (see :func:`cache_keyword`)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
