@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from tests.tool_use import bfcl_reference as ref
+from turngym.core.actions import ParsedCall
 from turngym.envs.tool_use import bfcl
 from turngym.envs.tool_use.backends import Backends, BackendTemplate, copy_arguments
 from turngym.envs.tool_use.env import ToolUseEnv
@@ -231,8 +232,6 @@ def test_results_do_not_depend_on_precisions_left_set_in_the_process():
     import mpmath
     from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.math_api import MathAPI
 
-    from turngym.core.actions import ParsedCall
-
     backends = Backends({"MathAPI": MathAPI}, stateless=("MathAPI",))
     calls = [ParsedCall("logarithm", {"value": 630.0, "base": 10, "precision": 5}),
              ParsedCall("square_root", {"number": 2.0, "precision": 40}),
@@ -245,3 +244,21 @@ def test_results_do_not_depend_on_precisions_left_set_in_the_process():
         assert (mpmath.mp.dps, decimal.getcontext().prec) == (5, 3)  # the caller's settings stay
     finally:
         mpmath.mp.prec, decimal.getcontext().prec = saved
+
+
+def test_only_back_ends_that_refer_to_decimal_or_mpmath_get_the_precision_handling():
+    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.math_api import MathAPI
+
+    from turngym.envs.tool_use.backends import uses_precision
+
+    assert {n for n, cls in bfcl.catalog().classes.items() if uses_precision(cls)} == {"MathAPI"}
+
+    class Plain:
+        def hello(self) -> str:
+            return "hi"
+
+    class Derived(MathAPI):  # inherits methods written where decimal and mpmath are imported
+        pass
+
+    assert not uses_precision(Plain) and uses_precision(Derived)
+    assert Backends({"Plain": Plain}, stateless=("Plain",)).execute(ParsedCall("hello", {})) == ("hi", True)

@@ -28,7 +28,9 @@ import inspect
 import itertools
 import json
 import pickle
+import sys
 import threading
+import types
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -42,6 +44,33 @@ ERROR_PREFIX = "Error during execution: "
 def public_methods(cls: type) -> frozenset[str]:
     """The names of ``cls``'s public methods (inherited ones included): its tools."""
     return frozenset(n for n, _ in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_"))
+
+
+_PRECISION_LIBRARIES = frozenset({"decimal", "_decimal", "_pydecimal", "mpmath"})
+
+
+@cache
+def uses_precision(cls: type) -> bool:
+    """Whether ``cls``'s methods may depend on decimal's or mpmath's process-wide precision.
+
+    True when the module of ``cls`` or of one of its base classes refers to either library
+    (imports it, or a name from it, such as ``Decimal`` or ``getcontext``), or cannot be
+    inspected. Only such back-ends (BFCL's ``MathAPI``) need :meth:`Backends.execute`'s
+    precision handling; a back-end that reaches these libraries only through a helper
+    module of its own would not be seen and must import them where it is defined.
+    """
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        module = sys.modules.get(klass.__module__)
+        if module is None:
+            return True
+        for value in vars(module).values():
+            is_module = isinstance(value, types.ModuleType)
+            name = value.__name__ if is_module else getattr(value, "__module__", None)
+            if isinstance(name, str) and name.split(".")[0] in _PRECISION_LIBRARIES:
+                return True
+    return False
 
 
 @cache
@@ -182,6 +211,12 @@ class Backends:
         for name, default in mutable_defaults(type(instance), call.name):
             if name not in arguments:
                 arguments[name] = copy.deepcopy(default)
+        if not uses_precision(type(instance)):  # nothing in it reads the libraries' precision
+            try:
+                result = method(**arguments)
+            except Exception as exc:  # a back-end method that raises is the model's tool error
+                return f"{ERROR_PREFIX}{exc}", False
+            return format_result(result), not is_error_result(result)
         # Some back-ends set decimal's precision (and mpmath's) process-wide, and an mpmath
         # number's text depends on the precision when it is written. Every call starts from
         # the libraries' defaults (as in a fresh process) and its result is written at
