@@ -112,6 +112,10 @@ _CALL_START = re.compile(r"^\s*(?:```(?:python|py)?\s*)?\[?\s*[A-Za-z_][\w.]*\("
 any other text is an answer that ends the stage."""
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 OUTCOMES: tuple[str, ...] = ("bfcl", "partial")
+_PARSE_CACHE_SIZE = 4096
+"""Parses of call text an environment remembers (then it forgets them all and starts again)."""
+_PARSE_CACHE_TEXT_CHARS = 4096
+"""Longer Python-call texts are parsed every time, never remembered."""
 
 
 class ToolUseEnv(TurnEnv):
@@ -234,6 +238,11 @@ class ToolUseEnv(TurnEnv):
         self._prompts: dict[tuple[str, ...], str] = {}
         self._tool_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list, list, dict]] = {}
         self._class_tools: dict[tuple[str, ...], list[ToolSpec]] = {}
+        # Parses of call text seen before (agents repeat calls, a training group many times):
+        # (tool name, JSON arguments) -> (spec, arguments or error); (text, id(specs)) -> (specs,
+        # calls or error). The parsed arguments are shared by the calls made from them: read-only.
+        self._parsed_arguments: dict[tuple[str, str], tuple[ToolSpec, dict[str, Any] | ActionError]] = {}
+        self._parsed_texts: dict[tuple[str, int], tuple[list[ToolSpec], list[ParsedCall] | ActionError]] = {}
         self._reset_episode_state()
 
     # ----- tasks ----------------------------------------------------------------------
@@ -441,17 +450,33 @@ class ToolUseEnv(TurnEnv):
                 return ActionError("too_many_calls", f"Got {len(raw)} tool calls; at most "
                                    f"{self.max_calls_per_action} per turn.")
             calls: list[ParsedCall] = []
+            known = self._parsed_arguments
             for item in raw:
                 # Parsed against its own tool's spec when the name is known (the same result,
                 # without the parser indexing every spec for each call), else all of them.
-                function = item.get("function") if isinstance(item, Mapping) else None
-                name = function.get("name") if isinstance(function, Mapping) else None
+                item_is_map = type(item) is dict or isinstance(item, Mapping)
+                function = item.get("function") if item_is_map else None
+                function_is_map = type(function) is dict or isinstance(function, Mapping)
+                name = function.get("name") if function_is_map else None  # type: ignore[union-attr]
                 spec = self._spec_by_name.get(name) if isinstance(name, str) else None
+                call_id = item.get("id") if item_is_map else None
+                call_id = call_id if isinstance(call_id, str) else None
+                text = function.get("arguments") if spec is not None else None  # type: ignore[union-attr]
+                key = (name, text) if type(text) is str else None
+                hit = known.get(key) if key is not None else None  # type: ignore[arg-type]
+                if hit is not None and hit[0] is spec:  # the same arguments for the same tool: same parse
+                    if isinstance(hit[1], ActionError):
+                        self._pending_errors.append((call_id, hit[1].message))
+                    else:
+                        calls.append(ParsedCall(name, hit[1], call_id))  # type: ignore[arg-type]
+                    continue
                 specs = self._parse_specs if spec is None else (spec,)
                 parsed = parse_tool_calls({"tool_calls": [item]}, specs)
+                if key is not None and spec is not None:
+                    if len(known) >= _PARSE_CACHE_SIZE:
+                        known.clear()
+                    known[key] = (spec, parsed if isinstance(parsed, ActionError) else parsed[0].arguments)
                 if isinstance(parsed, ActionError):
-                    call_id = item.get("id") if isinstance(item, Mapping) else None
-                    call_id = call_id if isinstance(call_id, str) else None
                     self._pending_errors.append((call_id, parsed.message))
                 else:
                     calls.extend(parsed)
@@ -467,7 +492,17 @@ class ToolUseEnv(TurnEnv):
         visible = _THINK.sub(" ", text)
         if "python" not in self.action_formats or not _CALL_START.match(visible):
             return []  # a plain answer: the stage ends
-        return parse_python_calls(text, self._parse_specs, max_calls=self.max_calls_per_action)
+        key = (text, id(self._parse_specs))
+        hit = self._parsed_texts.get(key)
+        if hit is not None and hit[0] is self._parse_specs:  # the same text for the same tools
+            return hit[1] if isinstance(hit[1], ActionError) else list(hit[1])
+        parsed = parse_python_calls(text, self._parse_specs, max_calls=self.max_calls_per_action)
+        if len(text) <= _PARSE_CACHE_TEXT_CHARS:
+            if len(self._parsed_texts) >= _PARSE_CACHE_SIZE:
+                self._parsed_texts.clear()
+            kept = parsed if isinstance(parsed, ActionError) else list(parsed)
+            self._parsed_texts[key] = (self._parse_specs, kept)
+        return parsed
 
     def _apply(self, calls: list[ParsedCall]) -> Transition:
         if not calls:
