@@ -262,3 +262,16 @@ def test_only_back_ends_that_refer_to_decimal_or_mpmath_get_the_precision_handli
 
     assert not uses_precision(Plain) and uses_precision(Derived)
     assert Backends({"Plain": Plain}, stateless=("Plain",)).execute(ParsedCall("hello", {})) == ("hi", True)
+
+
+def test_an_environment_can_keep_its_caches_apart():
+    from turngym.envs.tool_use.gold import TaskCaches
+
+    clear_caches()
+    own = TaskCaches()
+    env = ToolUseEnv("bfcl", caches=own)
+    task = env.get_task("multi_turn_base_0")
+    _play(env, task.task_id, ref.gold_answer(task))
+    assert (id(env.catalog), task.task_id) in own.templates and len(CACHES.templates) == 0
+    with pytest.raises(TypeError, match="TaskCaches"):
+        ToolUseEnv("bfcl", caches={})

@@ -87,11 +87,16 @@ def test_benchmark_prints_one_json_object():
     assert len(out) == 1
     report = json.loads(out[0])
     assert report["tasks"] == 12
-    for workload, episodes in (("cold", 12), ("grouped", 36)):
+    sides = ("turngym", "turngym_no_lazy_gold", "bfcl_eval", "bfcl_eval_checker")
+    for workload, episodes in (("cold", 12), ("grouped", 36), ("cold_mutated", 12), ("grouped_mutated", 36)):
         side = report[workload]
-        assert side["turngym"]["oracle_failures"] == [] and side["bfcl_eval_checker"]["invalid"] == []
+        assert side["verdicts_agree"] is True, side.get("verdict_differences")
+        assert side["failed_tasks"] == (12 if workload.endswith("mutated") else 0)
+        assert side["turngym"]["failed_episodes"] == side["turngym_no_lazy_gold"]["failed_episodes"]
         assert side["turngym"]["episodes"] == side["bfcl_eval"]["episodes"] == episodes
         calls = side["turngym"]["calls"]
-        assert calls == side["bfcl_eval"]["calls"] == side["bfcl_eval_checker"]["calls"] > 0
-        assert side["speedup"] > 0 and side["speedup_vs_checker"] > 0
-        assert all(side[s]["does"] for s in ("turngym", "bfcl_eval", "bfcl_eval_checker"))
+        assert calls == side["turngym_no_lazy_gold"]["calls"] == side["bfcl_eval"]["calls"] > 0
+        assert calls == side["bfcl_eval_checker"]["calls"]
+        assert side["speedup"] > 0 and side["speedup_no_lazy_gold"] > 0 and side["speedup_vs_checker"] > 0
+        assert all(side[s]["does"] for s in sides) and len(side["load_average_1min"]) == 2
+    assert report["cold_mutated"]["turngym"]["calls"] < report["cold"]["turngym"]["calls"]

@@ -82,7 +82,14 @@ from turngym.core.actions import ActionError, parse_python_calls, parse_tool_cal
 from turngym.core.messages import Action, Message, system, user
 from turngym.core.messages import tool as tool_message
 from turngym.envs.tool_use.backends import Backends, BackendTemplate, extend_history
-from turngym.envs.tool_use.gold import CACHES, GoldHistories, GoldRun, build_gold_run, gold_histories
+from turngym.envs.tool_use.gold import (
+    CACHES,
+    GoldHistories,
+    GoldRun,
+    TaskCaches,
+    build_gold_run,
+    gold_histories,
+)
 from turngym.envs.tool_use.tasks import Catalog, Stage, ToolTask, untyped
 from turngym.verifiers.tool_match import ToolCallMatcher
 from turngym.verifiers.tool_state import (
@@ -144,6 +151,9 @@ class ToolUseEnv(TurnEnv):
             (default on; see "The lazy gold run" in the module docstring). Off: every episode
             runs the gold calls (or reads a cached run of them) and compares states at every
             stage. Verdicts, signals and anchors are the same either way.
+        caches: where per-task work is kept (templates, gold runs, state hashes): by default
+            the process's :data:`~.gold.CACHES`, shared by every environment; pass a
+            :class:`~.gold.TaskCaches` to keep an environment's apart.
         max_steps_per_stage: assistant turns after which a stage is closed.
         max_calls_per_action: calls accepted in one message (more is a malformed action).
         max_turns, max_invalid_turns, action_formats, reward_weights, render_mode: TurnEnv's.
@@ -169,6 +179,7 @@ class ToolUseEnv(TurnEnv):
         check_types: bool | None = None,
         allow_hidden_calls: bool | None = None,
         lazy_gold: bool = True,
+        caches: TaskCaches | None = None,
         max_steps_per_stage: int = 20,
         max_calls_per_action: int = 48,
         max_turns: int = 200,
@@ -177,6 +188,9 @@ class ToolUseEnv(TurnEnv):
     ) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        if caches is not None and not isinstance(caches, TaskCaches):
+            raise TypeError(f"caches must be a turngym.envs.tool_use.gold.TaskCaches, "
+                            f"got {type(caches).__name__}")
         for name, value in (("max_steps_per_stage", max_steps_per_stage),
                             ("max_calls_per_action", max_calls_per_action)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -233,7 +247,7 @@ class ToolUseEnv(TurnEnv):
         super().__init__(max_turns=max_turns, max_invalid_turns=max_invalid_turns, **kwargs)
         self._task: ToolTask | None = None
         self._oracle_cache: dict[tuple[str, int], Any] = {}
-        self._caches = CACHES  # per process, shared by every ToolUseEnv (see .gold)
+        self._caches = CACHES if caches is None else caches  # by default shared by every ToolUseEnv
         self._template_obj: BackendTemplate | None = None
         self._prompts: dict[tuple[str, ...], str] = {}
         self._tool_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list, list, dict]] = {}
