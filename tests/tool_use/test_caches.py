@@ -128,12 +128,17 @@ def test_template_copies_share_nothing_not_even_module_level_records():
 
 
 def test_lazy_copies_are_made_on_the_first_call_and_the_shared_instance_never_changes():
+    clear_caches()
     env = ToolUseEnv("bfcl")
     task = env.get_task("multi_turn_base_0")
     template = env._template(task)
-    shared_before = {n: state_fingerprint({n: i}) for n, i in template._shared.items()}
-    env.reset(options={"task_id": task.task_id})
+    env.reset(options={"task_id": task.task_id})  # the task's first episode: instances of its own
+    first = dict(env._agent.instances)
+    assert template._shared is None and not env._agent._unpickle
+    env.reset(options={"task_id": task.task_id})  # later ones read shared ones until they call
     assert all(env._agent.instances[n] is template._shared[n] for n in task.classes)
+    assert all(first[n] is not template._shared[n] for n in task.classes)
+    shared_before = {n: state_fingerprint({n: i}) for n, i in template._shared.items()}
     snapshot = env.get_state()
     env.step(env.oracle_action())
     owner = env._agent.routes[task.stages[0].gold[0].name]

@@ -277,11 +277,12 @@ class BackendTemplate:
     objects themselves are never handed out. With ``lazy=True`` a back-end is unpickled on
     the first call that goes to it (copy on write): until then the episode reads one
     unpickled instance shared by all episodes of the task, which nothing calls or changes
-    (the checks and state hashes only read it). That also keeps episodes apart where a back-end's
-    ``_load_scenario`` puts module-level objects into its state (BFCL's ``TravelAPI`` adds
-    the long-context credit cards by reference: a fresh load per episode shares them, and
-    a booking on one changes every later load). Back-ends that cannot be pickled are
-    deep-copied instead.
+    (the checks and state hashes only read it); the first lazy copy of a template is made
+    of its own instances at once (a task played once needs no shared ones). That also keeps
+    episodes apart where a back-end's ``_load_scenario`` puts module-level objects into its
+    state (BFCL's ``TravelAPI`` adds the long-context credit cards by reference: a fresh load
+    per episode shares them, and a booking on one changes every later load). Back-ends that
+    cannot be pickled are deep-copied instead.
 
     Args: as :class:`Backends` (``configs`` are not modified).
     """
@@ -302,12 +303,12 @@ class BackendTemplate:
         self.uid = _next_uid()
         """Unique in this process: remembered state hashes are keyed by it."""
         self._pristine: dict[str, Any] | None = None
-        self._shared: dict[str, Any] = {}
+        self._shared: dict[str, Any] | None = None  # made by the second lazy copy
+        self._lazy_copies = 0
         try:
             self._blobs: dict[str, bytes] | None = {
                 name: pickle.dumps(instance, protocol=pickle.HIGHEST_PROTOCOL)
                 for name, instance in loaded.instances.items()}
-            self._shared = {name: pickle.loads(blob) for name, blob in self._blobs.items()}
         except (pickle.PicklingError, TypeError, AttributeError):
             self._blobs = None
             self._pristine = loaded.instances
@@ -319,10 +320,14 @@ class BackendTemplate:
         clone._unpickle = {}
         if self._blobs is None:
             clone.instances = copy.deepcopy(self._pristine)
-        elif lazy:
+        elif lazy and self._lazy_copies > 0:
+            self._lazy_copies += 1
+            if self._shared is None:
+                self._shared = {name: pickle.loads(blob) for name, blob in self._blobs.items()}
             clone.instances = dict(self._shared)
             clone._unpickle = dict(self._blobs)
-        else:
+        else:  # every instance its own (also the first lazy copy: no shared instances yet)
+            self._lazy_copies += lazy
             clone.instances = {name: pickle.loads(blob) for name, blob in self._blobs.items()}
         return clone
 

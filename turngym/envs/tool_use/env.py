@@ -123,6 +123,9 @@ _PARSE_CACHE_SIZE = 4096
 """Parses of call text an environment remembers (then it forgets them all and starts again)."""
 _PARSE_CACHE_TEXT_CHARS = 4096
 """Longer Python-call texts are parsed every time, never remembered."""
+_PROMPTS: dict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[Catalog, str]] = {}
+"""System prompts by (catalog, action formats, tools shown), for every environment of the process:
+they depend on the catalog's tool specs only."""
 
 
 class ToolUseEnv(TurnEnv):
@@ -249,7 +252,6 @@ class ToolUseEnv(TurnEnv):
         self._oracle_cache: dict[tuple[str, int], Any] = {}
         self._caches = CACHES if caches is None else caches  # by default shared by every ToolUseEnv
         self._template_obj: BackendTemplate | None = None
-        self._prompts: dict[tuple[str, ...], str] = {}
         self._tool_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list, list, dict]] = {}
         self._class_tools: dict[tuple[str, ...], list[ToolSpec]] = {}
         # Parses of call text seen before (agents repeat calls, a training group many times):
@@ -407,8 +409,9 @@ class ToolUseEnv(TurnEnv):
 
     def _system_prompt(self) -> str:
         """The system message for the visible tools (made once per tool set)."""
-        key = tuple(t.name for t in self.tools)
-        prompt = self._prompts.get(key)
+        key = (id(self.catalog), self.action_formats, tuple(t.name for t in self.tools))
+        hit = _PROMPTS.get(key)
+        prompt = hit[1] if hit is not None and hit[0] is self.catalog else None
         if prompt is None:
             formats = ""
             if "python" in self.action_formats and "tool_calls" not in self.action_formats:
@@ -416,7 +419,10 @@ class ToolUseEnv(TurnEnv):
             elif "python" in self.action_formats:
                 formats = ("\nCalls may also be written in Python syntax: [func_a(x=1), func_b(name=\"y\")]. "
                            "Functions: " + "; ".join(_signature(t) for t in self.tools) + ".")
-            prompt = self._prompts[key] = SYSTEM_PROMPT.format(formats=formats)
+            prompt = SYSTEM_PROMPT.format(formats=formats)
+            if len(_PROMPTS) >= _PARSE_CACHE_SIZE:
+                _PROMPTS.clear()
+            _PROMPTS[key] = (self.catalog, prompt)
         return prompt
 
     def _sync_tools(self) -> None:
