@@ -260,7 +260,8 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
                     last = transition.messages[-1]
                     last["content"] = f"{last.get('content') or ''}{self._invalid_tail()}"
         signals = dict.fromkeys(self.all_signal_names, 0.0)
-        signals.update({k: float(v) for k, v in transition.signals.items()})
+        for name, value in transition.signals.items():
+            signals[name] = float(value)
         terminated = bool(transition.terminated)
         truncated = False
         reason = None
@@ -270,16 +271,17 @@ class TurnEnv(gym.Env[list[Message], Action], abc.ABC):
             elif self._turn >= self.max_turns:
                 truncated, reason = True, "max_turns"
         # The env's own copies (the agent may change the list it gets back), before the anchor reads it.
-        self._history.extend(copy_message(list(transition.messages)))
+        messages = transition.messages
+        self._history.extend(copy_message(messages if type(messages) is list else list(messages)))
         info = self._info(signals)
         info.update(transition.info)
         if terminated:
             info["outcome"] = float(transition.outcome if transition.outcome is not None else 0.0)
         if reason is not None:
             info["truncated_reason"] = reason
-        reward = info.get("outcome", 0.0) + sum(
-            w * signals.get(name, 0.0) for name, w in self.reward_weights.items()
-        )
+        reward = info.get("outcome", 0.0)
+        if self.reward_weights:
+            reward += sum(w * signals.get(name, 0.0) for name, w in self.reward_weights.items())
         self._done = terminated or truncated
         return transition.messages, float(reward), terminated, truncated, info
 
