@@ -280,3 +280,22 @@ def test_an_environment_can_keep_its_caches_apart():
     assert (id(env.catalog), task.task_id) in own.templates and len(CACHES.templates) == 0
     with pytest.raises(TypeError, match="TaskCaches"):
         ToolUseEnv("bfcl", caches={})
+
+
+def test_remembered_result_texts_are_the_texts_a_fresh_run_writes():
+    def observations(env: ToolUseEnv) -> list:
+        env.reset(options={"task_id": "multi_turn_long_context_100"})  # get_stock_info: a long dict
+        out, done = [], False
+        while not done:
+            obs, _, terminated, truncated, _ = env.step(env.oracle_action())
+            out.extend(m["content"] for m in obs if m["role"] == "tool")
+            done = terminated or truncated
+        return out
+
+    clear_caches()
+    env = ToolUseEnv("bfcl")
+    first, second = observations(env), observations(env)
+    assert len(CACHES.result_texts) > 0
+    assert first == second and any(a is b and len(a) > 1000 for a, b in zip(first, second))
+    clear_caches()
+    assert observations(ToolUseEnv("bfcl", lazy_gold=False)) == first

@@ -38,6 +38,8 @@ from typing import Any
 from turngym.core.actions import ParsedCall
 
 ERROR_PREFIX = "Error during execution: "
+MAX_REMEMBERED_TEXT = 1 << 16
+"""Longer result texts are written out every time, never remembered (see ``Backends.execute``)."""
 
 
 @cache
@@ -194,8 +196,16 @@ class Backends:
         clone._unpickle = dict(self._unpickle)
         return clone
 
-    def execute(self, call: ParsedCall) -> tuple[str, bool]:
-        """Run one call: ``(result text, succeeded)``. Never raises on what the call holds."""
+    def execute(self, call: ParsedCall, texts: Any = None, key: Any = None) -> tuple[str, bool]:
+        """Run one call: ``(result text, succeeded)``. Never raises on what the call holds.
+
+        ``texts`` (an object with ``get(key)`` and ``put(key, text)``, such as
+        :class:`~.gold.LRU`) remembers the text of a dict result under ``key``; a later call
+        with the same ``key`` still runs but reads the text instead of writing the dict out
+        again. The caller makes ``key`` name the back-end's state before the call and the call
+        (e.g. the template, the back-end and its call history with this call): deterministic
+        back-ends then return an equal dict, whose text is the same.
+        """
         owner = self.routes.get(call.name)
         if owner is None:
             return f"{ERROR_PREFIX}name '{call.name}' is not defined", False
@@ -216,7 +226,14 @@ class Backends:
                 result = method(**arguments)
             except Exception as exc:  # a back-end method that raises is the model's tool error
                 return f"{ERROR_PREFIX}{exc}", False
-            return format_result(result), not is_error_result(result)
+            if texts is None or type(result) is not dict:
+                return format_result(result), not is_error_result(result)
+            text = texts.get(key)
+            if text is None:
+                text = format_result(result)
+                if len(text) <= MAX_REMEMBERED_TEXT:
+                    texts.put(key, text)
+            return text, "error" not in result
         # Some back-ends set decimal's precision (and mpmath's) process-wide, and an mpmath
         # number's text depends on the precision when it is written. Every call starts from
         # the libraries' defaults (as in a fresh process) and its result is written at

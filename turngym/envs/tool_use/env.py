@@ -34,13 +34,15 @@ every stage passed), ``outcome="partial"`` the share of stages passed; both are 
 state>``; ``oracle_action()`` gives the stage's gold calls, then an answer;
 ``get_state``/``set_state`` snapshot everything (deep copies of the back-ends).
 
-What is computed once and reused (each cache bounded, per environment): a task's
-back-ends are loaded once and every episode gets a fresh unpickled copy
-(:class:`~.backends.BackendTemplate`); from a task's second episode on, its gold run is
-read from a :class:`~.gold.GoldRun` instead of being executed again (the first episode runs
-it alongside, as nothing is gained from keeping it for a task played once); the state
-hash of a back-end is remembered per (task, back-end, digest of the calls it ran since the
-start), since the back-ends are deterministic; stages compare only the back-ends a call
+What is computed once and reused (each cache bounded; per process, shared by every
+environment, unless one is given ``caches`` of its own): a task's back-ends are loaded once
+and every episode gets a fresh unpickled copy (:class:`~.backends.BackendTemplate`); from a
+task's second episode on, its gold run (where needed) is read from a :class:`~.gold.GoldRun`
+instead of being executed again (the first episode runs it alongside, as nothing is gained
+from keeping it for a task played once); the state hash of a back-end, and the text of a
+call's dict result (the call still runs), are remembered per (task, back-end, digest of the
+calls it ran since the start), since the back-ends are deterministic; each environment
+remembers its parses of argument strings and Python-call texts; stages compare only the back-ends a call
 of the agent or of the gold run went to (the others are both in the initial state), and
 skip the attribute-by-attribute comparison where the agent's back-end hashes as the gold
 run's does (equal pickles: equal state). Verdicts, results and anchors are the same as
@@ -533,12 +535,17 @@ class ToolUseEnv(TurnEnv):
         text_results: list[str] = []
         succeeded = 0
         routes, histories = self._agent.routes, self._histories
+        assert self._template_obj is not None
+        uid, texts = self._template_obj.uid, self._caches.result_texts
         for call in calls:
-            result, ok = self._agent.execute(call)
             owner = routes.get(call.name)
-            if owner is not None:  # the call ran on this back-end: its history grows
+            if owner is not None:  # the call runs on this back-end: its history grows
                 histories[owner] = extend_history(histories[owner], call)
                 self._agent_touched.add(owner)
+                # a result's text is remembered per call history (deterministic back-ends)
+                result, ok = self._agent.execute(call, texts, (uid, owner, histories[owner]))
+            else:
+                result, ok = self._agent.execute(call)
             succeeded += ok
             self._agent_results.append(result)
             self._stage_calls.append(call)

@@ -159,19 +159,23 @@ class TaskCaches:
     ``templates``, ``gold_runs`` and ``gold_histories`` map ``(id(catalog), task_id)`` to
     ``(catalog, task, value)``; ``played`` holds the keys of tasks played once; ``fingerprints`` maps
     ``(template id, back-end, call-history digest)`` to a back-end's state hash and
-    ``(template id, "", every back-end's call-history digest)`` to the combined one.
+    ``(template id, "", every back-end's call-history digest)`` to the combined one;
+    ``result_texts`` maps ``(template id, back-end, call-history digest ending with a call)``
+    to the text of that call's dict result (see ``Backends.execute``).
     """
 
-    def __init__(self, tasks: int = 256, fingerprints: int = 200_000) -> None:
+    def __init__(self, tasks: int = 256, fingerprints: int = 200_000, results: int = 50_000) -> None:
         self.templates: LRU[tuple[int, str], tuple[Any, Any, BackendTemplate]] = LRU(tasks)
         self.gold_runs: LRU[tuple[int, str], tuple[Any, Any, GoldRun]] = LRU(tasks)
         self.gold_histories: LRU[tuple[int, str], tuple[Any, Any, GoldHistories]] = LRU(tasks)
         self.played: LRU[tuple[int, str], bool] = LRU(32 * tasks)
         self.fingerprints: LRU[tuple[int, str, bytes | tuple[bytes, ...]], str] = LRU(fingerprints)
+        self.result_texts: LRU[tuple[int, str, bytes], str] = LRU(results)
 
     def clear(self) -> None:
         """Forget everything (the next episode of every task is a first one again)."""
-        for cache in (self.templates, self.gold_runs, self.gold_histories, self.played, self.fingerprints):
+        for cache in (self.templates, self.gold_runs, self.gold_histories, self.played, self.fingerprints,
+                      self.result_texts):
             cache.clear()
 
 
