@@ -66,8 +66,8 @@ TURNGYM_DOES = ("ToolUseEnv reset + one step per user turn with its calls (OpenA
                 "calls parsed from OpenAI tool_calls and dispatched by name, every stage judged (state "
                 "check, response check, MatchTIR matching), info['anchor'] state hash every step; per-task "
                 "caches: back-end template, gold run (from a task's 2nd episode, where needed), state hash "
-                "per call history; per environment: parses of argument strings; per process: system prompts "
-                "per tool set")
+                "and text of a dict result per call history (the call still runs); per environment: parses "
+                "of argument strings; per process: system prompts per tool set")
 LAZY_DOES = ("lazy_gold=True (default): while every back-end has run exactly the gold calls (call-history "
              "digests equal; the back-ends are deterministic: tests/tool_use/test_determinism.py), a stage "
              "passes without running the gold calls or comparing states; from the first stage off them "
