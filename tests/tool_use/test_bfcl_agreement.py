@@ -41,8 +41,9 @@ def test_gold_answers_agree_on_a_sample_across_categories(env):
     assert all(ref.bfcl_first_failure(c.task_id, c.answer) is None for c in cases[:3])
 
 
-def test_200_mutated_answers_agree_with_bfcl():
-    env = ToolUseEnv("bfcl")
+@pytest.mark.parametrize("lazy_gold", [True, False])
+def test_200_mutated_answers_agree_with_bfcl(lazy_gold):
+    env = ToolUseEnv("bfcl", lazy_gold=lazy_gold)
     cases = ref.cases(n_per_kind=50, seed=0)
     assert len(cases) == 200
     verdicts = Counter()
@@ -60,7 +61,9 @@ def test_200_mutated_answers_agree_with_bfcl():
 
 
 @pytest.mark.slow
-def test_all_800_gold_answers_and_800_mutants_agree_with_bfcl(env):
+@pytest.mark.parametrize("lazy_gold", [True, False])
+def test_all_800_gold_answers_and_800_mutants_agree_with_bfcl(lazy_gold):
+    env = ToolUseEnv("bfcl", lazy_gold=lazy_gold)
     gold = [ref.Case(t.task_id, "gold", ref.gold_answer(t)) for t in bfcl.load_tasks("all")]
     assert _disagreements(env, gold) == []
     assert _disagreements(env, ref.cases(n_per_kind=200, seed=1)) == []
