@@ -349,10 +349,6 @@ class ToolUseEnv(TurnEnv):
             tools = self._class_tools[classes] = self.catalog.tools_for(classes)
         return tools
 
-    def _backends(self, task: ToolTask) -> Backends:
-        """A fresh set of the task's back-ends in its initial state (each copied on its first call)."""
-        return self._template(task).instantiate(lazy=True)
-
     def _start_gold(self, task: ToolTask) -> None:
         """The task's cached gold run, built on its second episode; on its first, a live one.
 
@@ -370,7 +366,7 @@ class ToolUseEnv(TurnEnv):
             self._gold_run = build_gold_run(self._template(task), task.stages)
             self._caches.gold_runs.put(key, (self.catalog, task, self._gold_run))
         else:
-            self._gold = self._backends(task)
+            self._gold = self._template(task).instantiate()  # its own instances: it calls most of them
             routes = self._gold.routes
             for stage in task.stages[:self._stage]:  # a lazy start: the stages before this one
                 for call in stage.gold:
