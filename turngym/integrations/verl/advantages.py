@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, register_adv_est
 
-from turngym.trainers.advantages import TurnBatch, estimate, list_estimators
+from turngym.trainers.advantages import TREE_ESTIMATORS, TurnBatch, estimate, list_estimators
 
 TURN_DATA_KEY = "turngym"
 """Key of the agent loop's per-episode turn data in ``extra_fields`` / ``non_tensor_batch``."""
@@ -167,4 +167,5 @@ def compute_turngym_advantage(data: Any, estimator: str, **params: Any) -> Any:
 
 
 for _name in list_estimators():
-    register_turngym_estimator(PREFIX + _name, _name)
+    if _name not in TREE_ESTIMATORS:  # they need node ids of tree rollouts, which verl's batches lack
+        register_turngym_estimator(PREFIX + _name, _name)
