@@ -363,7 +363,7 @@ def _tool_call_ids(action: Any) -> list[str]:
 
 
 def _as_message(action: Any) -> Message:
-    if isinstance(action, Mapping):
+    if type(action) is dict or isinstance(action, Mapping):
         content = action.get("content")
         message: Message = {
             "role": "assistant",

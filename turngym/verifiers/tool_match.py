@@ -47,6 +47,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -223,6 +224,12 @@ class MatchResult:
     """``2 M / (m + n)``, the F1 of precision and recall (1 when ``m = n = 0``)."""
 
 
+@lru_cache(maxsize=256)
+def _perfect(m: int) -> MatchResult:
+    """The result of ``m`` predicted calls that are exactly the ``m`` gold calls (shared: frozen)."""
+    return MatchResult((1.0,) * m, tuple(range(m)), 1.0, 1.0, 1.0)
+
+
 class ToolCallMatcher:
     """Scores a stage's predicted calls against its gold calls (see module docstring).
 
@@ -250,7 +257,7 @@ class ToolCallMatcher:
         """Match ``predicted`` to ``gold`` and compute precision, recall and the reward."""
         m, n = len(predicted), len(gold)
         if m == n and all(_name_args(p) == _name_args(g) for p, g in zip(predicted, gold)):
-            return MatchResult((1.0,) * m, tuple(range(m)), 1.0, 1.0, 1.0)  # exactly the gold calls
+            return _perfect(m)  # exactly the gold calls
         if m == 0 or n == 0:
             perfect = float(m == n)
             return MatchResult((0.0,) * m, (-1,) * m, perfect if m == 0 else 0.0,

@@ -125,6 +125,8 @@ _PARSE_CACHE_SIZE = 4096
 """Parses of call text an environment remembers (then it forgets them all and starts again)."""
 _PARSE_CACHE_TEXT_CHARS = 4096
 """Longer Python-call texts are parsed every time, never remembered."""
+_PASSED = CheckResult(True)
+"""A passed check (read-only, shared)."""
 _PROMPTS: dict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[Catalog, str]] = {}
 """System prompts by (catalog, action formats, tools shown), for every environment of the process:
 they depend on the catalog's tool specs only."""
@@ -507,7 +509,7 @@ class ToolUseEnv(TurnEnv):
         if not isinstance(text, str):
             return ActionError("not_text", "An action is text (an answer or Python calls) or an assistant "
                                "message with tool_calls.")
-        visible = _THINK.sub(" ", text)
+        visible = _THINK.sub(" ", text) if "<" in text else text
         if "python" not in self.action_formats or not _CALL_START.match(visible):
             return []  # a plain answer: the stage ends
         key = (text, id(self._parse_specs))
@@ -580,7 +582,7 @@ class ToolUseEnv(TurnEnv):
                 and self._histories == expected.after[self._stage]):
             if self._gold is not None:  # a live gold run, started at an earlier stage, keeps pace
                 self._run_live_gold(stage)
-            state = response = CheckResult(True)
+            state = response = _PASSED
         else:
             if self._gold is None and self._gold_run is None:  # lazy: the first stage off the gold
                 self._start_gold(self.task)
