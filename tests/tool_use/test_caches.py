@@ -299,3 +299,34 @@ def test_remembered_result_texts_are_the_texts_a_fresh_run_writes():
     assert first == second and any(a is b and len(a) > 1000 for a, b in zip(first, second))
     clear_caches()
     assert observations(ToolUseEnv("bfcl", lazy_gold=False)) == first
+
+
+class SeededBackend:
+    """A back-end with random generators (pickled by reference: defined at module level)."""
+
+    def __init__(self) -> None:
+        import random
+
+        self._random = random.Random(7)
+        self.nested = {"rng": random.Random(3)}
+
+
+def test_template_copies_carry_random_generators_exactly():
+    import pickle
+    import random
+
+    from turngym.envs.tool_use.backends import dumps
+
+    original = SeededBackend()
+    original._random.random()
+    copy_ = pickle.loads(dumps(original))
+    assert type(copy_._random) is random.Random and copy_._random is not original._random
+    assert copy_._random.getstate() == original._random.getstate()
+    assert copy_.nested["rng"].getstate() == original.nested["rng"].getstate()
+    assert [copy_._random.random() for _ in range(3)] == [original._random.random() for _ in range(3)]
+    catalog = bfcl.catalog()  # a BFCL back-end that draws (booking ids): the same draws after copying
+    task = next(t for t in bfcl.load_tasks("all") if "TravelAPI" in t.classes)
+    template = BackendTemplate({"TravelAPI": catalog.classes["TravelAPI"]}, task.initial_config,
+                               stateless=catalog.stateless)
+    one, two = template.instantiate(), template.instantiate()
+    assert one.instances["TravelAPI"]._random.random() == two.instances["TravelAPI"]._random.random()
