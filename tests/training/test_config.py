@@ -89,3 +89,14 @@ def test_syntax_errors_name_the_file_and_line(tmp_path):
     bad_toml.write_text("seed = 1\nlr = \n")
     with pytest.raises(ConfigError, match=r"run.toml: not valid TOML: .*line 2"):
         load_config(bad_toml)
+
+
+def test_checkpoints_record_a_relative_model_directory_as_absolute(tmp_path, monkeypatch):
+    from turngym.trainers.config import from_dict
+
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    saved = from_dict({"model": {"path": "models/mine"}}).checkpoint_dict()
+    assert saved["model"]["path"] == str(tmp_path / "models" / "mine")
+    assert from_dict({"model": {"path": "models/mine"}}).to_dict()["model"]["path"] == "models/mine"
+    assert from_dict({"model": {"path": "smollm2-135m"}}).checkpoint_dict()["model"]["path"] == "smollm2-135m"

@@ -252,6 +252,16 @@ class Config:
         """Plain data, as a config file would hold it."""
         return dataclasses.asdict(self)
 
+    def checkpoint_dict(self) -> dict[str, Any]:
+        """What a checkpoint records: :meth:`to_dict` with a relative ``model.path`` that names an
+        existing file or directory made absolute, so ``--agent checkpoint:RUN`` finds the base model
+        from any working directory (a name such as ``smollm2-135m`` is kept as it is)."""
+        data = self.to_dict()
+        path = Path(data["model"]["path"])
+        if not path.is_absolute() and path.exists():
+            data["model"]["path"] = str(path.resolve())
+        return data
+
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),

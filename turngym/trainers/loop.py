@@ -190,7 +190,7 @@ class Trainer:
         return save_checkpoint(
             self.checkpoint_dir, self.step, weights=self._trainable_state(),
             optimizer=self.optimizer.state_dict(),
-            state={"cursor": self.cursor, "config": self.config.to_dict()},
+            state={"cursor": self.cursor, "config": self.config.checkpoint_dict()},
             keep=self.config.train.keep_checkpoints,
             extra={"prm": self.prm.state_dict()} if self.prm is not None else None,
         )

@@ -361,8 +361,8 @@ class SFTTrainer:
         weights = {n: p.detach().clone() for n, p in self.policy.model.named_parameters() if p.requires_grad}
         return save_checkpoint(
             self.checkpoint_dir, self.step, weights=weights, optimizer=self.optimizer.state_dict(),
-            state={"cursor": 0, "config": self.config.policy_config().to_dict(), "sft": self.config.to_dict(),
-                   "kind": "sft"},
+            state={"cursor": 0, "config": self.config.policy_config().checkpoint_dict(),
+                   "sft": self.config.to_dict(), "kind": "sft"},
             keep=self.config.train.keep_checkpoints,
         )
 
