@@ -74,3 +74,16 @@ def test_copy_message_copies_nested_plain_data_and_deep_copies_the_rest():
     assert copied["tool_calls"][0]["function"]["arguments"]["x"] is not inner["x"]
     assert copied["extra"] == message["extra"] and copied["extra"][0] is not message["extra"][0]
     assert copy_message("text") == "text" and copy_message([None]) == [None]
+
+
+def test_an_action_that_contains_itself_is_copied_not_a_crash():
+    env = GuessNumberEnv()
+    env.reset(seed=0)
+    action = _call(3)
+    action["tool_calls"][0]["self"] = action["tool_calls"][0]  # a cycle: the plain walk never ends
+    env.step(action)  # must not raise (it raised RecursionError before the deepcopy fallback)
+    recorded = [m for m in env.unwrapped.history if m.get("tool_calls")][-1]["tool_calls"][0]
+    assert recorded["self"] is recorded and recorded is not action["tool_calls"][0]
+    copied = copy_message(action)
+    assert copied["tool_calls"][0]["self"] is copied["tool_calls"][0]
+    assert copied["tool_calls"][0] is not action["tool_calls"][0]

@@ -90,22 +90,30 @@ def copy_message(message: Any) -> Any:
     """An independent copy of a message (or of any JSON-like value), as ``copy.deepcopy`` makes.
 
     Messages are plain data: dicts, lists, strings, numbers, booleans and ``None``. Those are
-    copied by a plain walk (no memo: a message has no cycles or shared parts that matter), several
-    times faster than ``copy.deepcopy``; anything else in it (a tuple, an object) goes through
-    ``copy.deepcopy``. Environments keep such copies in their history, so that an agent changing
-    a message it gave or got back cannot change what the environment recorded.
+    copied by a plain walk (no memo), several times faster than ``copy.deepcopy``; anything else
+    in it (a tuple, an object) goes through ``copy.deepcopy``. A value that refers to itself (an
+    agent's action can be anything) makes the walk recurse without end; it is then copied by
+    ``copy.deepcopy``, whose memo keeps the cycle. Environments keep such copies in their history,
+    so that an agent changing a message it gave or got back cannot change what was recorded.
 
     >>> original = {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {}}]}
     >>> copied = copy_message(original)
     >>> copied == original and copied["tool_calls"][0] is not original["tool_calls"][0]
     True
     """
+    try:
+        return _copy_plain(message)
+    except RecursionError:
+        return copy.deepcopy(message)
+
+
+def _copy_plain(message: Any) -> Any:
     kind = type(message)
     if kind is dict:
-        return {key: value if type(value) in _ATOMIC else copy_message(value)
+        return {key: value if type(value) in _ATOMIC else _copy_plain(value)
                 for key, value in message.items()}
     if kind is list:
-        return [value if type(value) in _ATOMIC else copy_message(value) for value in message]
+        return [value if type(value) in _ATOMIC else _copy_plain(value) for value in message]
     if kind in _ATOMIC:
         return message
     return copy.deepcopy(message)
