@@ -251,24 +251,6 @@ def test_results_do_not_depend_on_precisions_left_set_in_the_process():
         mpmath.mp.prec, decimal.getcontext().prec = saved
 
 
-def test_only_back_ends_that_refer_to_decimal_or_mpmath_get_the_precision_handling():
-    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.math_api import MathAPI
-
-    from turngym.envs.tool_use.backends import uses_precision
-
-    assert {n for n, cls in bfcl.catalog().classes.items() if uses_precision(cls)} == {"MathAPI"}
-
-    class Plain:
-        def hello(self) -> str:
-            return "hi"
-
-    class Derived(MathAPI):  # inherits methods written where decimal and mpmath are imported
-        pass
-
-    assert not uses_precision(Plain) and uses_precision(Derived)
-    assert Backends({"Plain": Plain}, stateless=("Plain",)).execute(ParsedCall("hello", {})) == ("hi", True)
-
-
 def test_an_environment_can_keep_its_caches_apart():
     from turngym.envs.tool_use.gold import TaskCaches
 
@@ -299,6 +281,19 @@ def test_remembered_result_texts_are_the_texts_a_fresh_run_writes():
     assert first == second and any(a is b and len(a) > 1000 for a, b in zip(first, second))
     clear_caches()
     assert observations(ToolUseEnv("bfcl", lazy_gold=False)) == first
+
+
+def test_strict_mode_takes_nothing_from_call_histories():
+    """lazy_gold=False: every result text written out, every state hash computed afresh."""
+    from turngym.envs.tool_use.gold import TaskCaches
+
+    own = TaskCaches()
+    env = ToolUseEnv("bfcl", lazy_gold=False, caches=own)
+    task = env.get_task("multi_turn_long_context_100")  # get_stock_info: long dict results
+    for _ in range(2):  # the second episode reads the task's cached gold run (a deterministic catalog)
+        _play(env, task.task_id, ref.gold_answer(task))
+    assert env._gold_run is not None and all(v["passed"] for v in env._verdicts)
+    assert len(own.result_texts) == 0 and len(own.fingerprints) == 0
 
 
 class SeededBackend:

@@ -58,11 +58,16 @@ _PRECISION_LIBRARIES = frozenset({"decimal", "_decimal", "_pydecimal", "mpmath"}
 def uses_precision(cls: type) -> bool:
     """Whether ``cls``'s methods may depend on decimal's or mpmath's process-wide precision.
 
-    True when the module of ``cls`` or of one of its base classes refers to either library
+    True when, for ``cls`` or one of its base classes, its module refers to either library
     (imports it, or a name from it, such as ``Decimal`` or ``getcontext``), or cannot be
-    inspected. Only such back-ends (BFCL's ``MathAPI``) need :meth:`Backends.execute`'s
-    precision handling; a back-end that reaches these libraries only through a helper
-    module of its own would not be seen and must import them where it is defined.
+    inspected, or the code of one of its methods, or of a function defined in its module,
+    imports it where it runs (``import decimal``, ``from mpmath import mpf`` inside a
+    function, nested functions included) or names it in a string (``importlib.import_module
+    ("mpmath")``). Only such back-ends (BFCL's ``MathAPI``) need :meth:`Backends.execute`'s
+    precision handling (an attribute or variable that happens to be called ``decimal`` also
+    counts: harmless, only slower). Not seen: a back-end that reaches these libraries only
+    through code of another module (a helper module of its own, a third-party library):
+    import them where the back-end is defined, or in a method, to be seen.
     """
     for klass in cls.__mro__:
         if klass is object:
@@ -75,6 +80,37 @@ def uses_precision(cls: type) -> bool:
             name = value.__name__ if is_module else getattr(value, "__module__", None)
             if isinstance(name, str) and name.split(".")[0] in _PRECISION_LIBRARIES:
                 return True
+            defined_here = isinstance(value, types.FunctionType) and value.__module__ == module.__name__
+            if defined_here and _code_refers_to_precision(value.__code__):
+                return True
+        for value in vars(klass).values():
+            for function in _functions_of(value):
+                if _code_refers_to_precision(function.__code__):
+                    return True
+    return False
+
+
+def _functions_of(value: Any) -> list[types.FunctionType]:
+    """The plain functions a class attribute holds (a method, static or class method, property)."""
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
+    return [value] if isinstance(value, types.FunctionType) else []
+
+
+def _code_refers_to_precision(code: types.CodeType) -> bool:
+    """Whether ``code`` (or code nested in it) names decimal or mpmath: an import in a function
+    puts the module's name among the code's names, ``import_module("...")`` among its constants."""
+    for name in code.co_names:
+        if name.split(".")[0] in _PRECISION_LIBRARIES:
+            return True
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            if _code_refers_to_precision(constant):
+                return True
+        elif isinstance(constant, str) and constant.split(".")[0] in _PRECISION_LIBRARIES:
+            return True
     return False
 
 

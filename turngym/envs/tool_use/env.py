@@ -36,26 +36,35 @@ state>``; ``oracle_action()`` gives the stage's gold calls, then an answer;
 
 What is computed once and reused (each cache bounded; per process, shared by every
 environment, unless one is given ``caches`` of its own): a task's back-ends are loaded once
-and every episode gets a fresh unpickled copy (:class:`~.backends.BackendTemplate`); from a
-task's second episode on, its gold run (where needed) is read from a :class:`~.gold.GoldRun`
-instead of being executed again (the first episode runs it alongside, as nothing is gained
-from keeping it for a task played once); the state hash of a back-end, and the text of a
-call's dict result (the call still runs), are remembered per (task, back-end, digest of the
-calls it ran since the start), since the back-ends are deterministic; each environment
-remembers its parses of argument strings and Python-call texts; stages compare only the back-ends a call
-of the agent or of the gold run went to (the others are both in the initial state), and
-skip the attribute-by-attribute comparison where the agent's back-end hashes as the gold
-run's does (equal pickles: equal state). Verdicts, results and anchors are the same as
-without any of it, given what these rest on: back-ends whose state follows from their
-initial state and the calls they ran (BFCL's seed their random generators; wall-clock
+and every episode gets a fresh unpickled copy (:class:`~.backends.BackendTemplate`; so every
+episode, and its gold run, starts from the same initial state even where a load reads a
+clock); each environment remembers its parses of argument strings and Python-call texts;
+stages compare only the back-ends a call of the agent or of the gold run went to (the
+others are both in the initial state), and skip the attribute-by-attribute comparison where
+the agent's back-end hashes as the gold run's does (equal pickles: equal state).
+
+Where the catalog is declared deterministic (:attr:`~.tasks.Catalog.deterministic`: BFCL's
+and the generated one are; a catalog of yours is not unless you say so), more rests on it:
+from a task's second episode on, its gold run (where needed) is read from a
+:class:`~.gold.GoldRun` instead of being executed again (the first episode runs it alongside,
+as nothing is gained from keeping it for a task played once); and, with ``lazy_gold`` on, the
+state hash of a back-end and the text of a call's dict result (the call still runs) are
+remembered per (task, back-end, digest of the calls it ran since the start), and the lazy
+gold run below skips the gold calls. Without the declaration every episode runs the gold
+calls live, every result text is written out and every state hash computed afresh; with
+``lazy_gold=False`` only the per-task gold run is kept. Verdicts, results and anchors are
+the same as without any of it, given what these rest on: back-ends whose state follows from
+their initial state and the calls they ran (BFCL's seed their random generators; wall-clock
 times are private), and state made of plain data compared structurally (a float NaN,
 unequal to itself, in the gold run's state would be one exception; BFCL's data has none).
 ``tests/tool_use/test_caches.py`` plays gold and mutated answers three times in one
-environment and once in a new one and checks that everything agrees.
+environment and once in a new one and checks that everything agrees, and that a back-end
+that is not deterministic (a counter) is judged strictly and shows fresh results.
 
-The lazy gold run (``lazy_gold=True``, the default): each back-end's call history is kept
-as a digest of the calls it ran (name and ``repr`` of the arguments, which tells ``1`` from
-``1.0`` and ``True``, a list from a tuple, and the order of a dict's keys). While, at the end
+The lazy gold run (``lazy_gold``, by default on for a deterministic catalog and refused for
+any other): each back-end's call history is kept as a digest of the calls it ran (name and
+``repr`` of the arguments, which tells ``1`` from ``1.0`` and ``True``, a list from a tuple,
+and the order of a dict's keys). While, at the end
 of a stage, every back-end's history equals the history the gold calls give it up to that
 stage, the agent's back-ends have run exactly the gold calls from the same initial state, so
 (deterministic back-ends) they are in the gold run's state, and every result the gold calls
@@ -65,9 +74,10 @@ an unknown name has a result but no history). At the first stage where the histo
 the gold run starts: the cached run of the task (built then, from a task's second episode on)
 or a live one that first runs the gold calls of the stages before; from then on every stage
 is checked as without the shortcut. ``tests/tool_use/test_determinism.py`` runs the gold calls
-of all 800 BFCL tasks twice from fresh loads and finds the same results and public attributes
-(``==`` and ``repr``) after every stage; ``test_caches.py`` and the BFCL agreement tests check
-that verdicts, signals and anchors are the same with and without it.
+of all 800 BFCL tasks (and of generated ones) twice from fresh loads and finds the same
+results and public attributes (``==`` and ``repr``) after every stage; ``test_caches.py``
+and the BFCL agreement tests check that verdicts, signals and anchors are the same with and
+without it.
 """
 
 from __future__ import annotations
@@ -154,10 +164,17 @@ class ToolUseEnv(TurnEnv):
             revealed (default: on for BFCL, whose executor runs any method of the involved
             classes and one of whose gold answers needs it, ``multi_turn_miss_func_49``;
             off for generated tasks).
-        lazy_gold: run the gold calls only once the agent's calls first differ from them
-            (default on; see "The lazy gold run" in the module docstring). Off: every episode
-            runs the gold calls (or reads a cached run of them) and compares states at every
-            stage. Verdicts, signals and anchors are the same either way.
+        lazy_gold: run the gold calls only once the agent's calls first differ from them (see
+            "The lazy gold run" in the module docstring); it rests on the catalog's declared
+            determinism (:attr:`~.tasks.Catalog.deterministic`). ``None`` (default): on for a
+            deterministic catalog (BFCL's, the generated one), off otherwise. ``True`` on a
+            catalog not declared deterministic raises ``ValueError``. ``False`` (strict):
+            nothing is taken from call histories: every stage is checked against a run of the
+            gold calls (a live one every episode, or, for a deterministic catalog, one run per
+            task and kept), every result text is written out and every state hash computed
+            afresh. For a deterministic catalog verdicts, signals, anchors and result texts
+            are the same either way (``tests/tool_use/test_caches.py``); for one that is not,
+            only strict judging is offered.
         caches: where per-task work is kept (templates, gold runs, state hashes): by default
             the process's :data:`~.gold.CACHES`, shared by every environment; pass a
             :class:`~.gold.TaskCaches` to keep an environment's apart.
@@ -185,7 +202,7 @@ class ToolUseEnv(TurnEnv):
         strict_irrelevance: bool = False,
         check_types: bool | None = None,
         allow_hidden_calls: bool | None = None,
-        lazy_gold: bool = True,
+        lazy_gold: bool | None = None,
         caches: TaskCaches | None = None,
         max_steps_per_stage: int = 20,
         max_calls_per_action: int = 48,
@@ -240,7 +257,25 @@ class ToolUseEnv(TurnEnv):
         self.outcome_kind = outcome
         self.matcher = ToolCallMatcher(matching, temperature)
         self.strict_irrelevance = bool(strict_irrelevance)
-        self.lazy_gold = bool(lazy_gold)
+        self.deterministic = self.catalog.deterministic
+        """Whether the catalog declares its back-ends deterministic (see :class:`~.tasks.Catalog`)."""
+        if lazy_gold is None:
+            lazy_gold = self.deterministic
+        elif not isinstance(lazy_gold, bool):
+            raise TypeError(f"lazy_gold must be True, False or None (on for a deterministic catalog), "
+                            f"got {lazy_gold!r}")
+        elif lazy_gold and not self.deterministic:
+            raise ValueError(
+                "lazy_gold=True needs a catalog declared deterministic (Catalog(..., deterministic=True)): "
+                "the lazy gold run takes the state and results of back-ends that ran exactly the gold "
+                "calls to be the gold run's, which a back-end with a clock, a counter or unseeded "
+                "random numbers breaks. Declare the catalog deterministic if two fresh loads that run "
+                "the same calls always end in equal states with equal results, or pass "
+                "lazy_gold=False or None (strict checks)")
+        self.lazy_gold = lazy_gold
+        # Result texts and state hashes remembered per call history: only where the lazy gold run
+        # is on (a deterministic catalog; lazy_gold=False takes nothing from call histories).
+        self._remember = lazy_gold
         self.max_steps_per_stage = max_steps_per_stage
         self.max_calls_per_action = max_calls_per_action
         formats = tuple(kwargs.get("action_formats") or self.default_action_formats)
@@ -356,24 +391,24 @@ class ToolUseEnv(TurnEnv):
 
         With ``lazy_gold`` this runs only when the agent's call histories first differ from the
         gold ones (at the end of stage ``self._stage``); a live gold run then catches up with
-        the gold calls of the stages before it."""
+        the gold calls of the stages before it.
+
+        A catalog not declared deterministic gets a live gold run in every episode: a run of the
+        gold calls says nothing about another one."""
         key = (id(self.catalog), task.task_id)
         if not self.lazy_gold:
             self._first_episode = key not in self._caches.played
             self._caches.played.put(key, True)
-        cached = self._cached(self._caches.gold_runs, task)
+        cached = self._cached(self._caches.gold_runs, task) if self.deterministic else None
         if cached is not None:
             self._gold_run = cached
-        elif not self._first_episode:
+        elif self.deterministic and not self._first_episode:
             self._gold_run = build_gold_run(self._template(task), task.stages)
             self._caches.gold_runs.put(key, (self.catalog, task, self._gold_run))
         else:
             self._gold = self._template(task).instantiate()  # its own instances: it calls most of them
-            routes = self._gold.routes
             for stage in task.stages[:self._stage]:  # a lazy start: the stages before this one
-                for call in stage.gold:
-                    self._gold.execute(call)
-                self._gold_touched |= {routes[c.name] for c in stage.gold if c.name in routes}
+                self._run_live_gold(stage)
 
     def _gold_histories(self, task: ToolTask) -> GoldHistories:
         """The gold calls' per-back-end call histories of ``task`` (made once per task)."""
@@ -534,13 +569,14 @@ class ToolUseEnv(TurnEnv):
         succeeded = 0
         routes, histories = self._agent.routes, self._histories
         assert self._template_obj is not None
-        uid, texts = self._template_obj.uid, self._caches.result_texts
+        uid = self._template_obj.uid
+        texts = self._caches.result_texts if self._remember else None
         for call in calls:
             owner = routes.get(call.name)
             if owner is not None:  # the call runs on this back-end: its history grows
                 histories[owner] = extend_history(histories[owner], call)
                 self._agent_touched.add(owner)
-                # a result's text is remembered per call history (deterministic back-ends)
+                # a result's text is remembered per call history (deterministic back-ends only)
                 result, ok = self._agent.execute(call, texts, (uid, owner, histories[owner]))
             else:
                 result, ok = self._agent.execute(call)
@@ -656,8 +692,11 @@ class ToolUseEnv(TurnEnv):
         return state, response
 
     def _agent_digest(self, name: str) -> str:
-        """The state hash of the agent's back-end ``name`` (remembered per call history)."""
+        """The state hash of the agent's back-end ``name`` (remembered per call history where
+        the back-ends are trusted to be deterministic, see ``lazy_gold``)."""
         assert self._agent is not None and self._template_obj is not None
+        if not self._remember:
+            return state_fingerprint({name: self._agent.instances[name]})
         key = (self._template_obj.uid, name, self._histories[name])
         digest = self._caches.fingerprints.get(key)
         if digest is None:
@@ -697,11 +736,12 @@ class ToolUseEnv(TurnEnv):
             assert self._template_obj is not None
             names = self._template_obj.sorted_names
             key = (self._template_obj.uid, "", tuple(self._histories[n] for n in names))  # "": all of them
-            joined = self._caches.fingerprints.get(key)
+            joined = self._caches.fingerprints.get(key) if self._remember else None
             if joined is None:
                 parts = [f"{name}:{self._agent_digest(name)}" for name in names]
                 joined = hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
-                self._caches.fingerprints.put(key, joined)
+                if self._remember:
+                    self._caches.fingerprints.put(key, joined)
             self._fingerprint = joined
         return f"{self._task.task_id}|s{self._stage}|{self._fingerprint}"
 

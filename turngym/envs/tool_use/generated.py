@@ -62,7 +62,9 @@ _DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thu
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
     """The generated APIs' classes and their tool specs (derived from the typed methods)."""
-    return Catalog(API_CLASSES, {name: tools_from_class(cls) for name, cls in API_CLASSES.items()})
+    # deterministic: plain data changed by the calls alone (tests/tool_use/test_determinism.py)
+    return Catalog(API_CLASSES, {name: tools_from_class(cls) for name, cls in API_CLASSES.items()},
+                   deterministic=True)
 
 
 def _initial_config(domain: str, rng: np.random.Generator) -> dict[str, Any]:

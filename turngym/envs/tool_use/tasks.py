@@ -50,11 +50,28 @@ class ToolTask:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Back-end classes by name, the tool specs of each, and classes taking no scenario."""
+    """Back-end classes by name, the tool specs of each, and classes taking no scenario.
+
+    ``deterministic`` declares that every class's state and results follow from its initial
+    state and the calls it ran, nothing else: two fresh loads that run the same calls (same
+    names, arguments of the same ``repr``) end in equal states and return equal results
+    (no unseeded random numbers, no clock or counter read into a result or a public
+    attribute, nothing shared between instances or with the process). ``ToolUseEnv`` relies
+    on it for its lazy gold run, for remembering result texts and state hashes per call
+    history, and for reusing one run of a task's gold calls in every episode of the task;
+    without it (the default, as turngym cannot check a class of yours) none of these is
+    done. BFCL's classes (``tests/tool_use/test_determinism.py``) and turngym's generated
+    APIs are declared deterministic.
+    """
 
     classes: Mapping[str, type]
     tools: Mapping[str, tuple[ToolSpec, ...]]
     stateless: tuple[str, ...] = ()
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.deterministic, bool):
+            raise TypeError(f"Catalog.deterministic must be True or False, got {self.deterministic!r}")
 
     def tools_for(self, class_names: tuple[str, ...] | list[str]) -> list[ToolSpec]:
         """The tools of ``class_names``, in order (a later class's tool wins a name clash)."""
