@@ -249,3 +249,92 @@ def test_kl_to_the_reference_starts_at_zero_and_grows(tmp_path, lora):
     later = [trainer.train_step().metrics["kl"] for _ in range(2)]
     assert abs(first) < 1e-6
     assert min(later) > 1e-6
+
+
+def key_rooms_factory():
+    """The credit-assignment study's KeyRooms (get_state/set_state), which tree rollouts need."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "credit_assignment_resume"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / "credit_assignment.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return lambda: sys.modules[name].KeyRoomsEnv(rooms=3, reward_weights={"door_correct": 0.1})
+
+
+def tree_resume_config(tmp_path, name):
+    base = config(tmp_path, name).to_dict()
+    return from_dict({**base, "seed": 0,
+                      "rollout": {**base["rollout"], "max_new_tokens": 2,
+                                  "tree": {"width": 2, "max_turns": 6}},
+                      "algorithm": {"estimator": "tempo"},
+                      "optim": {**base["optim"], "lr": 0.005, "minibatch_episodes": 512,
+                                "micro_batch_episodes": 512, "ppo_epochs": 1}})
+
+
+def test_interrupted_and_resumed_tree_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+    # rollout.tree with token_budget "flat": the EqualCostBudget's bookkeeping (the tree budgets of
+    # later steps) travels in the checkpoint, so the resumed run grows the same trees
+    torch.set_num_threads(1)
+    envs = key_rooms_factory()
+    straight = Trainer(tree_resume_config(tmp_path, "straight"), policy=tiny_policy(seed=0), env_factory=envs)
+    straight.run()
+
+    cfg = tree_resume_config(tmp_path, "resumed")
+    first = Trainer(cfg, policy=tiny_policy(seed=0), env_factory=envs)
+    real_update = Trainer.update
+    calls = {"n": 0}
+
+    def dies_in_step_three(self, tensors):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed mid-step")
+        return real_update(self, tensors)
+
+    monkeypatch.setattr(Trainer, "update", dies_in_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    monkeypatch.setattr(Trainer, "update", real_update)
+    first.close()
+
+    second = Trainer(cfg, policy=tiny_policy(seed=0), env_factory=envs)
+    assert second.step == 2 and second.tree_budget is not None
+    second.run()
+    assert second.tree_budget.state() == straight.tree_budget.state()
+    for (name, a), (_, b) in zip(straight.policy.model.named_parameters(),
+                                 second.policy.model.named_parameters()):
+        assert torch.equal(a, b), name
+    rows = comparable(read_metrics(tmp_path / "straight" / "metrics.jsonl"))
+    assert comparable(read_metrics(tmp_path / "resumed" / "metrics.jsonl")) == rows
+    assert rows[0]["episodes"] == 8 and all(r["episodes"] > 8 for r in rows[1:])  # a flat step, then trees
+
+
+def test_tree_run_resumes_from_a_checkpoint_without_tree_budget(tmp_path, monkeypatch):
+    # checkpoints written before the tree budget was saved: the budget starts afresh (a flat step)
+    import turngym.trainers.loop as loop
+
+    torch.set_num_threads(1)
+    envs = key_rooms_factory()
+    cfg = from_dict({**tree_resume_config(tmp_path, "old").to_dict(),
+                     "train": {"steps": 3, "checkpoint_every": 2, "progress": False}})
+    real_save = loop.save_checkpoint
+
+    def old_save(*args, state, **kwargs):
+        assert "tree_budget" in state  # what this version saves ...
+        return real_save(*args, state={k: v for k, v in state.items() if k != "tree_budget"}, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", old_save)  # ... and an older one did not
+    with Trainer(cfg, policy=tiny_policy(seed=0), env_factory=envs) as first:
+        first.run(stop_after=2)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    with Trainer(cfg, policy=tiny_policy(seed=0), env_factory=envs) as resumed:
+        assert resumed.step == 2 and resumed.tree_budget is None
+        resumed.run()
+        assert resumed.tree_budget.state()["estimate"] > 0
+    episodes = [r["episodes"] for r in read_metrics(tmp_path / "old" / "metrics.jsonl")]
+    assert episodes[0] == 8 and episodes[1] > 8 and episodes[2] == 8  # step 3: a flat group again

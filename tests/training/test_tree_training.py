@@ -7,6 +7,7 @@ the tiny word-level Llama of :mod:`tests.training.tiny`, the real trainer.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -193,6 +194,42 @@ def test_equal_cost_budget_spends_what_a_flat_sampler_spends(study, policy):
     assert paths[0] == 16 and max(paths[1:]) > 16  # trees: more (shorter-shared) paths for the same tokens
     with pytest.raises(ValueError, match="episodes must be a positive int"):
         EqualCostBudget(0)
+
+
+def test_equal_cost_budget_after_a_step_without_tokens_samples_a_flat_group(study, policy):
+    # a policy that ends every turn at once (EOS first) samples no tokens: the estimate is 0 and
+    # the next plan must not hand collect_trees episode_tokens=0 (it raised mid-training)
+    budget = EqualCostBudget(4)
+    sampling = SamplingParams(max_new_tokens=2, seed=1)
+    records = collect_trees(make_env(study), policy, [0], max_turns=4, sampling=sampling,
+                            **{"width": 2, **budget.plan(1)})
+    empty = [dataclasses.replace(r, turns=[dataclasses.replace(t, action_ids=[], action_logprobs=[])
+                                           for t in r.turns]) for r in records]
+    budget.update(empty, 1)
+    assert budget.estimate == 0.0 and budget.spent_tokens == 0
+    plan = budget.plan(1)
+    assert plan == {"width": 4, "branch_depths": [0], "token_budget": None, "episode_tokens": None}
+    again = collect_trees(make_env(study), policy, [1], max_turns=4, sampling=sampling,
+                          **{"width": 2, **plan})
+    assert len(again) == 4
+    budget.update(again, 1)
+    assert budget.estimate > 0 and "token_budget" in budget.plan(1) and "width" not in budget.plan(1)
+
+
+def test_equal_cost_budget_state_survives_json_exactly(study, policy):
+    budget = EqualCostBudget(4)
+    for step in range(2):
+        records = collect_trees(make_env(study), policy, [step], max_turns=6,
+                                sampling=SAMPLING.with_seed(step), **{"width": 2, **budget.plan(1)})
+        budget.update(records, 1)
+    restored = EqualCostBudget.from_state(json.loads(json.dumps(budget.state())))
+    assert restored == budget and restored.plan(3) == budget.plan(3)
+    assert EqualCostBudget.from_state(budget.state(), episodes=6).episodes == 6
+    assert EqualCostBudget.from_state(EqualCostBudget(3).state()) == EqualCostBudget(3)
+    with pytest.raises(ValueError, match="not an EqualCostBudget state"):
+        EqualCostBudget.from_state({"episodes": 4})
+    with pytest.raises(ValueError, match="estimate must be a number >= 0 or None"):
+        EqualCostBudget.from_state({**budget.state(), "estimate": -1.0})
 
 
 def test_grow_tree_projected_budget_covers_the_finishing(study, policy):

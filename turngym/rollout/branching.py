@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,7 +332,8 @@ class EqualCostBudget:
     current policy's episode cost); each tree's budget is that cost, with the running
     difference between what the trees spent and what flat groups would have spent shared out
     over the next step's trees, so the totals stay equal over a run. The first step, with no
-    estimate yet, is a flat group itself (``width=episodes`` at depth 0 only).
+    estimate yet, is a flat group itself (``width=episodes`` at depth 0 only), and so is a step
+    after one whose records sampled no tokens (an estimate of 0 budgets nothing).
 
     ``target_tokens`` (flat-equivalent cost so far) and ``spent_tokens`` are the bookkeeping a
     report shows; ``spent_tokens / target_tokens`` is the tree sampler's relative cost.
@@ -351,7 +352,9 @@ class EqualCostBudget:
         """:func:`collect_trees` arguments for a step of ``trees`` trees (budget per tree)."""
         if not isinstance(trees, int) or trees < 1:
             raise ValueError(f"trees must be a positive int, got {trees!r}")
-        if self.estimate is None:
+        if self.estimate is None or self.estimate <= 0:
+            # no estimate yet, or the last step sampled no tokens at all (every turn ended at
+            # once): no cost to budget trees by, so sample a flat group and measure again
             return {"width": self.episodes, "branch_depths": [0], "token_budget": None,
                     "episode_tokens": None}
         carry = (self.target_tokens - self.spent_tokens) / trees
@@ -365,9 +368,29 @@ class EqualCostBudget:
         self.spent_tokens += generated_tokens(records)
 
     def state(self) -> dict[str, Any]:
-        """The bookkeeping as plain data."""
+        """The bookkeeping as plain data (JSON-safe: a checkpoint keeps it, see :meth:`from_state`)."""
         return {"episodes": self.episodes, "estimate": self.estimate, "target_tokens": self.target_tokens,
                 "spent_tokens": self.spent_tokens}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], episodes: int | None = None) -> EqualCostBudget:
+        """The budget :meth:`state` described, exactly (floats survive JSON bit for bit).
+
+        ``episodes`` overrides the saved flat group size (a run resumed with another
+        ``group_size``: the totals so far stay what they were).
+        """
+        if not isinstance(state, Mapping) or not {"episodes", "estimate", "target_tokens",
+                                                  "spent_tokens"} <= set(state):
+            raise ValueError(f"not an EqualCostBudget state (keys episodes, estimate, target_tokens, "
+                             f"spent_tokens): {state!r}")
+        estimate = state["estimate"]
+        if estimate is not None and (isinstance(estimate, bool) or not isinstance(estimate, (int, float))
+                                     or not estimate >= 0):
+            raise ValueError(f"EqualCostBudget state: estimate must be a number >= 0 or None, "
+                             f"got {estimate!r}")
+        return cls(int(state["episodes"]) if episodes is None else episodes,
+                   estimate=None if estimate is None else float(estimate),
+                   target_tokens=float(state["target_tokens"]), spent_tokens=int(state["spent_tokens"]))
 
 
 def generated_tokens(records: Sequence[EpisodeRecord]) -> int:

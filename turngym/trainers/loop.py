@@ -186,11 +186,14 @@ class Trainer:
 
     def save(self) -> Path:
         """Checkpoint the trainable weights, optimiser, RNG states, step and data cursor (and the
-        process reward model's weights and optimiser, when there is one)."""
+        process reward model's weights and optimiser, when there is one, and the equal-cost tree
+        budget's bookkeeping, :attr:`tree_budget`, once it exists)."""
+        state: dict[str, Any] = {"cursor": self.cursor, "config": self.config.checkpoint_dict()}
+        if self.tree_budget is not None:
+            state["tree_budget"] = self.tree_budget.state()
         return save_checkpoint(
             self.checkpoint_dir, self.step, weights=self._trainable_state(),
-            optimizer=self.optimizer.state_dict(),
-            state={"cursor": self.cursor, "config": self.config.checkpoint_dict()},
+            optimizer=self.optimizer.state_dict(), state=state,
             keep=self.config.train.keep_checkpoints,
             extra={"prm": self.prm.state_dict()} if self.prm is not None else None,
         )
@@ -220,9 +223,24 @@ class Trainer:
         restore_rng(loaded["rng_tensors"], loaded["state"]["rng"])
         self.step = int(loaded["state"]["step"])
         self.cursor = int(loaded["state"]["cursor"])
+        self._restore_tree_budget(loaded["state"].get("tree_budget"), path)
         self.sync_weights()
         self.resumed_from = path
         return True
+
+    def _restore_tree_budget(self, saved: Any, path: Path) -> None:
+        """Restore :attr:`tree_budget` from a checkpoint's state, so the resumed run plans the same
+        tree budgets as an uninterrupted one. A checkpoint without it (no tree budget yet, or
+        written before budgets were saved) leaves the budget to start afresh with a flat step."""
+        tree = self.config.rollout.tree
+        if saved is None or tree is None or tree.token_budget != "flat":
+            return
+        from turngym.rollout.branching import EqualCostBudget
+
+        try:
+            self.tree_budget = EqualCostBudget.from_state(saved, episodes=self.config.rollout.group_size)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"checkpoint {path}: its tree_budget state cannot be restored: {exc}") from exc
 
     # ----- the phases -------------------------------------------------------------------
 
@@ -252,7 +270,7 @@ class Trainer:
 
         With ``token_budget: flat`` each tree may spend what ``group_size`` flat episodes of the
         current policy cost (:class:`~turngym.rollout.branching.EqualCostBudget`; its bookkeeping
-        is :attr:`tree_budget`, not checkpointed: a resumed run starts it afresh with one flat step).
+        is :attr:`tree_budget`, saved in checkpoints and restored on resume).
         """
         from turngym.rollout.branching import EqualCostBudget, collect_trees
 
