@@ -12,8 +12,11 @@ turn) with fresh back-end state every episode:
   default: while every back-end has run exactly the gold calls, which deterministic back-ends
   make equivalent to the gold run's state and results, the gold calls are not run and states
   not compared; from the first stage off them, the gold run starts and every stage is
-  compared) and ``turngym_no_lazy_gold`` (``lazy_gold=False``: the gold calls run alongside,
-  or are read from the task's cached run, and states are compared at every stage);
+  compared; result texts and state hashes remembered per call history) and
+  ``turngym_no_lazy_gold`` (``lazy_gold=False``: the gold calls run alongside, or are read
+  from the task's cached run, states are compared at every stage, and nothing is taken from
+  call histories: every result text written out, every state hash computed). BFCL's catalog
+  is declared deterministic (``Catalog.deterministic``), which the lazy side rests on;
 * bfcl-eval: ``execute_multi_turn_func_call`` on each turn's call strings, with a new model
   name per episode (its instances are cached in module globals by model name and task id;
   they are deleted after each episode, outside the timed region), i.e. fresh instances
@@ -30,9 +33,9 @@ Workloads (each on the gold calls and on ``mutated`` ones):
 * ``grouped``: every task ``--group`` times in a row (a GRPO-style group of rollouts), in
   one environment: turngym loads a task's back-ends once and unpickles a fresh copy of each
   per episode (on the first call that goes to it), reads the gold run from its per-task
-  cache from the second episode on, remembers state hashes per call history and parses per
-  argument string (see ``turngym.envs.tool_use.env``); the executor and the checker run
-  every episode from scratch, as they always do;
+  cache from the second episode on, remembers (lazy side only) state hashes and result texts
+  per call history, and parses per argument string (see ``turngym.envs.tool_use.env``); the
+  executor and the checker run every episode from scratch, as they always do;
 * ``mutated``: the gold calls with the last call of the first user turn that has calls
   dropped, so that the calls leave the gold ones there and the lazy gold run cannot apply
   from then on: the gold run starts (live in ``cold``, the task's cached run in
@@ -65,16 +68,17 @@ TURNGYM_DOES = ("ToolUseEnv reset + one step per user turn with its calls (OpenA
                 "first call that goes to it; until then the episode reads a shared instance nothing calls), "
                 "calls parsed from OpenAI tool_calls and dispatched by name, every stage judged (state "
                 "check, response check, MatchTIR matching), info['anchor'] state hash every step; per-task "
-                "caches: back-end template, gold run (from a task's 2nd episode, where needed), state hash "
-                "and text of a dict result per call history (the call still runs); per environment: parses "
-                "of argument strings; per process: system prompts per tool set")
+                "caches: back-end template, gold run (from a task's 2nd episode, where needed); per "
+                "environment: parses of argument strings; per process: system prompts per tool set")
 LAZY_DOES = ("lazy_gold=True (default): while every back-end has run exactly the gold calls (call-history "
              "digests equal; the back-ends are deterministic: tests/tool_use/test_determinism.py), a stage "
              "passes without running the gold calls or comparing states; from the first stage off them "
              "the gold run starts (live in a task's first episode, else the task's cached run) and every "
-             "stage is compared")
+             "stage is compared; state hash and text of a dict result remembered per call history (the "
+             "call still runs)")
 STRICT_DOES = ("lazy_gold=False: the gold calls run alongside (a task's first episode) or are read from the "
-               "task's cached run, and states are compared at every stage")
+               "task's cached run, states are compared at every stage; nothing remembered per call "
+               "history: every result text written out, every state hash computed")
 EXECUTOR_DOES = ("bfcl-eval execute_multi_turn_func_call per turn, new model name per episode (fresh "
                  "_load_scenario instances), eval() of call strings, nothing checked")
 CHECKER_DOES = ("bfcl-eval multi_turn_checker per episode: executes the answer and the ground truth on "
