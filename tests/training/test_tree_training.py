@@ -285,10 +285,35 @@ def test_tree_estimators_need_rollout_tree_in_the_config(study, tmp_path):
             Trainer(tree_config(tmp_path, name), policy=tiny_policy(seed=0), env_factory=make_env(study))
     with pytest.raises(ConfigError, match="rollout.tree.token_budget: 'half' is not allowed"):
         tree_config(tmp_path, tree={"token_budget": "half"})
-    with pytest.raises(ConfigError, match="rollout.tree.width: 0 must be > 0"):
+    with pytest.raises(ConfigError, match=r"rollout.tree.width: 0 is not allowed .*accepted: an int >= 2"):
         tree_config(tmp_path, tree={"width": 0})
     with pytest.raises(ConfigError, match="unknown key rollout.tree.widht"):
         tree_config(tmp_path, tree={"widht": 2})
+
+
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ({"width": 1}, r"rollout.tree.width: 1 is not allowed \(a tree of width 1 never branches\); "
+                       r"accepted: an int >= 2: children of a branching node"),
+        ({"width": -3}, r"rollout.tree.width: -3 is not allowed"),
+        ({"branch_depths": []}, r"rollout.tree.branch_depths: \[\] never branches .*accepted: null \(branch "
+                                r"at every depth\) or a list with at least one depth d, 0 <= d < max_turns"),
+        ({"branch_depths": [6, 9], "max_turns": 6}, r"rollout.tree.branch_depths: \[6, 9\] never branches "
+                                                    r"\(no depth below rollout.tree.max_turns = 6\)"),
+        ({"branch_depths": [-1]}, r"rollout.tree.branch_depths: \[-1\] must be depths >= 0"),
+    ],
+)
+def test_tree_shapes_that_never_branch_are_refused(tmp_path, tree, message):
+    with pytest.raises(ConfigError, match=message):
+        tree_config(tmp_path, tree=tree)
+
+
+def test_tree_shapes_that_branch_are_accepted(tmp_path):
+    assert tree_config(tmp_path, tree={"width": 2}).rollout.tree.width == 2
+    late = tree_config(tmp_path, tree={"branch_depths": [0, 9], "max_turns": 6})
+    assert late.rollout.tree.branch_depths == [0, 9]
+    assert tree_config(tmp_path, tree={"branch_depths": None}).rollout.tree.branch_depths is None
 
 
 # ----- the study -----------------------------------------------------------------------------

@@ -79,9 +79,10 @@ class TreeConfig:
     root-to-leaf paths are the group. Needs an environment with ``get_state``/``set_state``."""
 
     width: int = 2
-    """Children of a node that branches."""
+    """Children of a node that branches (>= 2)."""
     branch_depths: list[int] | None = None
-    """Depths (turns played) at which open nodes branch; ``null``: every depth."""
+    """Depths (turns played) at which open nodes branch; ``null``: every depth. At least one must be
+    below ``max_turns``."""
     token_budget: int | str | None = "flat"
     """Generated tokens per tree: ``flat`` (what ``rollout.group_size`` flat episodes of the current
     policy cost, measured on the previous step's trees, the running difference carried over:
@@ -276,7 +277,7 @@ POSITIVE: tuple[str, ...] = (
     "optim.ppo_epochs", "optim.minibatch_episodes", "optim.micro_batch_episodes", "train.steps",
     "loss.clip_eps", "rollout.temperature", "model.lora.r", "loss.norm_tokens",
     "process_reward.beta", "process_reward.lr", "process_reward.epochs", "process_reward.rubric_concurrency",
-    "rollout.tree.width", "rollout.tree.max_turns",
+    "rollout.tree.max_turns",
 )
 NON_NEGATIVE: tuple[str, ...] = (
     "loss.kl_coef", "loss.entropy_coef", "optim.weight_decay", "optim.grad_clip",
@@ -411,8 +412,17 @@ def validate(config: Config) -> Config:
         if (isinstance(budget, str) and budget != "flat") or (isinstance(budget, int) and budget < 0):
             raise ConfigError(f"rollout.tree.token_budget: {budget!r} is not allowed; accepted: flat, a "
                               "number of tokens >= 0, or null")
+        if tree.width < 2:
+            raise ConfigError(f"rollout.tree.width: {tree.width!r} is not allowed (a tree of width 1 never "
+                              "branches); accepted: an int >= 2: children of a branching node")
         if any(d < 0 for d in tree.branch_depths or []):
             raise ConfigError(f"rollout.tree.branch_depths: {tree.branch_depths!r} must be depths >= 0")
+        if tree.branch_depths is not None and not any(d < tree.max_turns for d in tree.branch_depths):
+            raise ConfigError(
+                f"rollout.tree.branch_depths: {tree.branch_depths!r} never branches (no depth below "
+                f"rollout.tree.max_turns = {tree.max_turns}); accepted: null (branch at every depth) or a "
+                "list with at least one depth d, 0 <= d < max_turns"
+            )
         if config.env.workers != "local":
             raise ConfigError(f"rollout.tree grows trees on local environments (get_state/set_state); "
                               f"env.workers must be local, not {config.env.workers!r}")
