@@ -27,6 +27,7 @@ from turngym.rollout.branching import (
     generated_tokens,
     grow_tree,
     path_weights,
+    tree_node_ids,
     tree_turn_rows,
 )
 from turngym.trainers.advantages import (
@@ -148,6 +149,23 @@ def test_turn_batch_takes_node_ids_from_tree_records(study, policy):
     assert turn_batch(flat).node_ids is None
     with pytest.raises(ValueError, match="tree and flat records in one batch"):
         turn_batch(records + flat)
+    assert tree_node_ids(records[0]) == records[0].metadata["tree"]["node_ids"]
+    assert tree_node_ids(flat[0]) is None
+
+
+def test_tree_records_with_a_node_id_per_turn_missing_say_so(study, policy):
+    records = collect_trees(make_env(study), policy, [0], width=2, branch_depths=[0], max_turns=6,
+                            sampling=SAMPLING)
+    broken = records[-1]
+    short = dataclasses.replace(broken, metadata={**broken.metadata, "tree": {
+        **broken.metadata["tree"], "node_ids": broken.metadata["tree"]["node_ids"][:-1]}})
+    turns = len(broken.turns)
+    message = rf"episode {broken.episode_id}: {turns - 1} tree node ids for {turns} turns; .*one per turn"
+    with pytest.raises(ValueError, match=message) as error:
+        turn_batch([*records[:-1], short])
+    assert "tree and flat" not in str(error.value)
+    with pytest.raises(ValueError, match=rf"has {turns - 1} tree node ids for {turns} turns"):
+        tree_turn_rows([*records[:-1], short])
 
 
 def test_path_weights_are_the_chance_that_flat_sampling_follows_a_path(study, policy):

@@ -289,6 +289,12 @@ def flat_group_size(tree_tokens: int, mean_episode_tokens: float) -> int:
     return max(1, round(tree_tokens / mean_episode_tokens))
 
 
+def tree_node_ids(record: EpisodeRecord) -> list[str] | None:
+    """The tree node each turn of ``record`` leads to (``metadata["tree"]["node_ids"]``, paths from
+    the root, unique within a group), or ``None`` for a flat record."""
+    return record.metadata.get("tree", {}).get("node_ids")
+
+
 def path_weights(records: Sequence[EpisodeRecord]) -> list[float]:
     """Each record's weight as a sample of flat episodes: 1 for a flat record; for a tree
     path the probability that flat sampling follows it, the product over its turns of
@@ -299,7 +305,7 @@ def path_weights(records: Sequence[EpisodeRecord]) -> list[float]:
     per-episode mean of ``x`` (success, outcome, tokens) from tree or flat records alike.
     """
     children: dict[tuple[str, str], set[str]] = {}
-    paths = [r.metadata.get("tree", {}).get("node_ids") for r in records]
+    paths = [tree_node_ids(r) for r in records]
     for record, nodes in zip(records, paths):
         for parent, node in zip(["r", *(nodes or [])], nodes or []):
             children.setdefault((record.group_id, parent), set()).add(node)
@@ -402,7 +408,7 @@ def generated_tokens(records: Sequence[EpisodeRecord]) -> int:
     seen: set[tuple[str, str]] = set()
     total = 0
     for record in records:
-        nodes = record.metadata.get("tree", {}).get("node_ids")
+        nodes = tree_node_ids(record)
         for index, turn in enumerate(record.turns):
             key = (record.group_id, nodes[index]) if nodes else (record.episode_id, str(index))
             if key not in seen:
@@ -423,11 +429,16 @@ def tree_turn_rows(records: Sequence[EpisodeRecord]) -> dict[str, list[Any]]:
     keys = ("group_ids", "episode_ids", "turn_index", "rewards", "node_ids")
     rows: dict[str, list[Any]] = {k: [] for k in keys}
     for record in records:
-        nodes = record.metadata.get("tree", {}).get("node_ids")
-        if not nodes or len(nodes) != len(record.turns):
+        nodes = tree_node_ids(record)
+        if not nodes:
             raise ValueError(
                 f"record {record.episode_id!r} has no tree node ids (metadata['tree']['node_ids']); "
                 "tree rows come from grow_tree(...).records()"
+            )
+        if len(nodes) != len(record.turns):
+            raise ValueError(
+                f"record {record.episode_id!r} has {len(nodes)} tree node ids for {len(record.turns)} "
+                "turns; metadata['tree']['node_ids'] needs one per turn (grow_tree(...).records())"
             )
         for index, turn in enumerate(record.turns):
             rows["group_ids"].append(record.group_id)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from turngym.core.trajectory import EpisodeRecord
+from turngym.rollout.branching import tree_node_ids
 from turngym.trainers.advantages import TurnBatch
 
 
@@ -66,16 +67,21 @@ def turn_batch(
 
 def _node_ids(records: Sequence[EpisodeRecord]) -> np.ndarray | None:
     """The tree node of every turn (node ids are paths from the root, unique within a group)."""
-    per_record = [r.metadata.get("tree", {}).get("node_ids") for r in records]
+    per_record = [tree_node_ids(r) for r in records]
     if all(nodes is None for nodes in per_record):
         return None
     flat: list[str] = []
     for record, nodes in zip(records, per_record):
-        if nodes is None or len(nodes) != len(record.turns):
+        if nodes is None:
             raise ValueError(
-                f"episode {record.episode_id}: tree and flat records in one batch (it has "
-                f"{'no' if nodes is None else len(nodes)} tree node ids for {len(record.turns)} turns); "
-                "a step's records are either all grown as trees or all flat"
+                f"episode {record.episode_id}: tree and flat records in one batch (it has no tree node "
+                "ids, others have); a step's records are either all grown as trees or all flat"
+            )
+        if len(nodes) != len(record.turns):
+            raise ValueError(
+                f"episode {record.episode_id}: {len(nodes)} tree node ids for {len(record.turns)} turns; "
+                "metadata['tree']['node_ids'] names the node each turn leads to, one per turn "
+                "(records as grow_tree(...).records() makes them)"
             )
         flat.extend(str(n) for n in nodes)
     return np.asarray(flat, dtype=object)
