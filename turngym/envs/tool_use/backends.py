@@ -243,7 +243,9 @@ class Backends:
         with the same ``key`` still runs but reads the text instead of writing the dict out
         again. The caller makes ``key`` name the back-end's state before the call and the call
         (e.g. the template, the back-end and its call history with this call): deterministic
-        back-ends then return an equal dict, whose text is the same.
+        back-ends then return an equal dict, whose text is the same. Pass ``texts`` only for
+        back-ends known to be deterministic (``ToolUseEnv`` does so only for a catalog declared
+        deterministic, with ``lazy_gold`` on): any other would read a stale text.
         """
         owner = self.routes.get(call.name)
         if owner is None:

@@ -2,12 +2,14 @@
 
 A stage's verdict compares the agent's back-ends with a run of the gold calls (BFCL's
 state check) and the agent's results with the gold results (BFCL's response check). The
-gold run depends on the task alone: the back-ends start from the task's initial state
+gold run depends on the task alone where the back-ends start from the task's initial state
 and are deterministic (BFCL's seed their random generators from the scenario; wall-clock
-times live in private attributes, which no check reads). So :func:`build_gold_run` runs
+times live in private attributes, which no check reads), as a catalog declares with
+:attr:`~.tasks.Catalog.deterministic`. For such a catalog :func:`build_gold_run` runs
 the gold calls once, keeping after every stage the results and the back-ends' state, and
 episodes of the same task (a training group replays a task many times) read it instead of
-running the gold calls again. A :class:`GoldRun` is never modified: its back-end objects
+running the gold calls again (a catalog not declared deterministic gets a live gold run
+every episode instead). A :class:`GoldRun` is never modified: its back-end objects
 are only read (compared), never called.
 
 :class:`TaskCaches` holds these, the back-end templates and remembered state hashes in
@@ -161,7 +163,9 @@ class TaskCaches:
     ``(template id, back-end, call-history digest)`` to a back-end's state hash and
     ``(template id, "", every back-end's call-history digest)`` to the combined one;
     ``result_texts`` maps ``(template id, back-end, call-history digest ending with a call)``
-    to the text of that call's dict result (see ``Backends.execute``).
+    to the text of that call's dict result (see ``Backends.execute``). Gold runs, state hashes
+    and result texts are kept only for catalogs declared deterministic (state hashes and
+    texts only with ``lazy_gold`` on; see ``ToolUseEnv``).
     """
 
     def __init__(self, tasks: int = 256, fingerprints: int = 200_000, results: int = 50_000) -> None:
