@@ -692,12 +692,13 @@ class ToolUseEnv(TurnEnv):
         return state, response
 
     def _agent_digest(self, name: str) -> str:
-        """The state hash of the agent's back-end ``name`` (remembered per call history where
-        the back-ends are trusted to be deterministic, see ``lazy_gold``)."""
+        """The state hash of the agent's back-end ``name``: remembered per call history where
+        the back-ends are trusted to be deterministic (see ``lazy_gold``), else only for the
+        empty history (no call ran: the state is the task template's)."""
         assert self._agent is not None and self._template_obj is not None
-        if not self._remember:
-            return state_fingerprint({name: self._agent.instances[name]})
         key = (self._template_obj.uid, name, self._histories[name])
+        if not self._remember and key[2]:  # a back-end no call went to is in the template's state
+            return state_fingerprint({name: self._agent.instances[name]})
         digest = self._caches.fingerprints.get(key)
         if digest is None:
             digest = state_fingerprint({name: self._agent.instances[name]})
