@@ -15,7 +15,8 @@ turn) with fresh back-end state every episode:
   compared; result texts and state hashes remembered per call history) and
   ``turngym_no_lazy_gold`` (``lazy_gold=False``: the gold calls run alongside, or are read
   from the task's cached run, states are compared at every stage, and nothing is taken from
-  call histories: every result text written out, every state hash computed). BFCL's catalog
+  call histories: every result text written out, every state hash of a called back-end
+  computed). BFCL's catalog
   is declared deterministic (``Catalog.deterministic``), which the lazy side rests on;
 * bfcl-eval: ``execute_multi_turn_func_call`` on each turn's call strings, with a new model
   name per episode (its instances are cached in module globals by model name and task id;
@@ -78,7 +79,7 @@ LAZY_DOES = ("lazy_gold=True (default): while every back-end has run exactly the
              "call still runs)")
 STRICT_DOES = ("lazy_gold=False: the gold calls run alongside (a task's first episode) or are read from the "
                "task's cached run, states are compared at every stage; nothing remembered per call "
-               "history: every result text written out, every state hash computed")
+               "history: every result text written out, every state hash of a called back-end computed")
 EXECUTOR_DOES = ("bfcl-eval execute_multi_turn_func_call per turn, new model name per episode (fresh "
                  "_load_scenario instances), eval() of call strings, nothing checked")
 CHECKER_DOES = ("bfcl-eval multi_turn_checker per episode: executes the answer and the ground truth on "

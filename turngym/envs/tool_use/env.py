@@ -51,8 +51,9 @@ as nothing is gained from keeping it for a task played once); and, with ``lazy_g
 state hash of a back-end and the text of a call's dict result (the call still runs) are
 remembered per (task, back-end, digest of the calls it ran since the start), and the lazy
 gold run below skips the gold calls. Without the declaration every episode runs the gold
-calls live, every result text is written out and every state hash computed afresh; with
-``lazy_gold=False`` only the per-task gold run is kept. Verdicts, results and anchors are
+calls live, every result text is written out and every state hash computed afresh (but that
+of a back-end no call went to, in its template's state); with ``lazy_gold=False`` only the
+per-task gold run (and those hashes) is kept. Verdicts, results and anchors are
 the same as without any of it, given what these rest on: back-ends whose state follows from
 their initial state and the calls they ran (BFCL's seed their random generators; wall-clock
 times are private), and state made of plain data compared structurally (a float NaN,
@@ -172,9 +173,10 @@ class ToolUseEnv(TurnEnv):
             nothing is taken from call histories: every stage is checked against a run of the
             gold calls (a live one every episode, or, for a deterministic catalog, one run per
             task and kept), every result text is written out and every state hash computed
-            afresh. For a deterministic catalog verdicts, signals, anchors and result texts
-            are the same either way (``tests/tool_use/test_caches.py``); for one that is not,
-            only strict judging is offered.
+            afresh (but that of a back-end no call went to yet). For a deterministic catalog
+            verdicts, signals, anchors and result texts are the same either way
+            (``tests/tool_use/test_caches.py``); for one that is not, only strict judging is
+            offered.
         caches: where per-task work is kept (templates, gold runs, state hashes): by default
             the process's :data:`~.gold.CACHES`, shared by every environment; pass a
             :class:`~.gold.TaskCaches` to keep an environment's apart.
