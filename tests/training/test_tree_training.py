@@ -19,6 +19,7 @@ import torch
 
 from tests.training.tiny import tiny_policy
 from turngym.agents.policy import SamplingParams
+from turngym.core.trajectory import EpisodeRecord, TurnRecord
 from turngym.rollout import collect
 from turngym.rollout.branching import (
     EqualCostBudget,
@@ -30,6 +31,7 @@ from turngym.rollout.branching import (
     tree_node_ids,
     tree_turn_rows,
 )
+from turngym.rollout.metrics import episode_reward, episode_score, is_success, summary_metrics
 from turngym.trainers.advantages import (
     TREE_ESTIMATORS,
     TurnBatch,
@@ -186,6 +188,57 @@ def test_path_weights_are_the_chance_that_flat_sampling_follows_a_path(study, po
     flat = collect(make_env(study), policy, [0], group_size=3, sampling=SAMPLING, progress=False)
     assert path_weights(flat) == [1.0, 1.0, 1.0]
     assert flat_episode_tokens(flat) == pytest.approx(generated_tokens(flat) / 3)
+
+
+def hand_tree_records() -> list[EpisodeRecord]:
+    """Two trees by hand. Tree g: root -> A, B; A -> A0 (outcome 1), A1 (0); B -> B0 (1): paths of
+    weight 1/4, 1/4, 1/2. Tree h: root -> C (outcome 0.5, failed) and D (0): weights 1/2, 1/2."""
+
+    def path(group, nodes, outcome, status="ok"):
+        turns = [TurnRecord(index=i, action_text="a", reward=0.5 if i == len(nodes) - 1 else 0.25)
+                 for i in range(len(nodes))]
+        return EpisodeRecord(episode_id=f"{group}-{nodes[-1]}", env_id="e", task_id=group, group_id=group,
+                             turns=turns, outcome=outcome, status=status,
+                             metadata={"tree": {"node_ids": list(nodes), "root": "r"}})
+
+    return [path("g", ["A", "A0"], 1.0), path("g", ["A", "A1"], 0.0), path("g", ["B", "B0"], 1.0),
+            path("h", ["C"], 0.5, status="error"), path("h", ["D"], 0.0)]
+
+
+def test_summary_metrics_of_tree_records_are_path_weighted():
+    records = hand_tree_records()
+    assert path_weights(records) == [0.25, 0.25, 0.5, 0.5, 0.5]
+    metrics = summary_metrics(records)
+    # outcomes (a failed path scores 0): 1, 0, 1 | 0, 0; rewards: 0.75, 0.75, 0.75 | 0, 0.5
+    assert metrics["success_rate"] == pytest.approx((0.25 + 0.5) / 2)
+    assert metrics["outcome_mean"] == pytest.approx((0.25 + 0.5) / 2)
+    assert metrics["reward_mean"] == pytest.approx((0.75 * (0.25 + 0.25 + 0.5) + 0.5 * 0.5) / 2)
+    assert metrics["success_rate_paths"] == pytest.approx(2 / 5)
+    assert metrics["outcome_mean_paths"] == pytest.approx(2 / 5)
+    assert metrics["reward_mean_paths"] == pytest.approx((3 * 0.75 + 0.5) / 5)
+    assert metrics["episodes"] == 5 and metrics["failed_episodes"] == 1
+    # flat records: plain means, no *_paths keys (a flat record's path weight is 1)
+    flat = [dataclasses.replace(r, metadata={}) for r in records]
+    plain = summary_metrics(flat)
+    assert plain["success_rate"] == pytest.approx(2 / 5) and "success_rate_paths" not in plain
+
+
+def test_trainer_logs_path_weighted_metrics_for_tree_runs(study, tmp_path):
+    from turngym.trainers.loop import Trainer
+
+    torch.set_num_threads(1)
+    config = tree_config(tmp_path, tree={"width": 2, "max_turns": 6})
+    with Trainer(config, policy=tiny_policy(seed=0), env_factory=make_env(study)) as trainer:
+        trainer.train_step()  # a flat group per task (the equal-cost budget's first step)
+        result = trainer.train_step()  # trees whose budget stops some branching
+    records, metrics = result.records, result.metrics
+    weights = path_weights(records)
+    assert len(set(weights)) > 1  # an uneven tree: weighting matters
+    for key, of in (("success_rate", lambda r: float(is_success(r))), ("outcome_mean", episode_score),
+                    ("reward_mean", episode_reward)):
+        values = [of(r) for r in records]
+        assert metrics[key] == pytest.approx(np.dot(weights, values) / sum(weights))
+        assert metrics[f"{key}_paths"] == pytest.approx(np.mean(values))
 
 
 def test_equal_cost_budget_spends_what_a_flat_sampler_spends(study, policy):

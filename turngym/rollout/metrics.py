@@ -6,6 +6,13 @@ score 0 (outcome, reward, success), and are also counted on their own
 (``failed_episodes``). An episode that ended without an outcome (truncated)
 scores 0 too. Behaviour statistics (turns, valid actions, tokens, wall time)
 are over what was actually played.
+
+Tree records (``metadata["tree"]``, :mod:`turngym.rollout.branching`) are not a flat sample:
+paths through a node that branched more are more numerous. Their ``outcome_mean``,
+``reward_mean`` and ``success_rate`` are therefore weighted by
+:func:`~turngym.rollout.branching.path_weights` (the chance that flat sampling follows each
+path), so tree and flat runs report the same quantity; the plain means over paths are kept as
+``outcome_mean_paths``, ``reward_mean_paths`` and ``success_rate_paths``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ def summary_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     ``turns_mean``, ``valid_action_rate`` (share of played turns whose ``valid_action`` signal
     was not 0), ``invalid_action_rate`` (1 minus it), ``action_tokens_mean`` (policy tokens per
     episode, 0 for text agents) and ``seconds_episode_mean`` (wall time per episode, where recorded).
-    Empty input gives zeros with ``episodes = 0``.
+    Empty input gives zeros with ``episodes = 0``. For tree records the first three are
+    path-weighted and the plain means come as ``outcome_mean_paths``, ``reward_mean_paths`` and
+    ``success_rate_paths`` (see the module docstring).
     """
     n = len(records)
     turns = [t for r in records for t in r.turns]
@@ -56,12 +65,24 @@ def summary_metrics(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         return float(np.mean(values)) if len(values) else 0.0
 
     valid_rate = mean([float(v) for v in valid]) if valid else 1.0
+    outcomes = {
+        "outcome_mean": [episode_score(r) for r in records],
+        "reward_mean": [episode_reward(r) for r in records],
+        "success_rate": [float(is_success(r)) for r in records],
+    }
+    from turngym.rollout.branching import path_weights, tree_node_ids  # branching imports this package
+
+    weighted: dict[str, float] = {}
+    if any(tree_node_ids(r) for r in records):
+        weights = np.asarray(path_weights(records), dtype=np.float64)
+        for key, values in outcomes.items():
+            weighted[key] = float(np.dot(weights, values) / weights.sum())
+            weighted[f"{key}_paths"] = mean(values)
     return {
         "episodes": n,
         "failed_episodes": sum(r.status != "ok" for r in records),
-        "outcome_mean": mean([episode_score(r) for r in records]),
-        "reward_mean": mean([episode_reward(r) for r in records]),
-        "success_rate": mean([float(is_success(r)) for r in records]),
+        **{key: mean(values) for key, values in outcomes.items()},
+        **weighted,
         "turns_mean": mean([float(len(r.turns)) for r in records]),
         "valid_action_rate": valid_rate if n else 0.0,
         "invalid_action_rate": (1.0 - valid_rate) if n else 0.0,
