@@ -166,7 +166,7 @@ def test_tree_records_with_a_node_id_per_turn_missing_say_so(study, policy):
     with pytest.raises(ValueError, match=message) as error:
         turn_batch([*records[:-1], short])
     assert "tree and flat" not in str(error.value)
-    with pytest.raises(ValueError, match=rf"has {turns - 1} tree node ids for {turns} turns"):
+    with pytest.raises(ValueError, match=rf"{turns - 1} tree node ids for {turns} turns"):
         tree_turn_rows([*records[:-1], short])
 
 

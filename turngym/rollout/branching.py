@@ -291,8 +291,17 @@ def flat_group_size(tree_tokens: int, mean_episode_tokens: float) -> int:
 
 def tree_node_ids(record: EpisodeRecord) -> list[str] | None:
     """The tree node each turn of ``record`` leads to (``metadata["tree"]["node_ids"]``, paths from
-    the root, unique within a group), or ``None`` for a flat record."""
-    return record.metadata.get("tree", {}).get("node_ids")
+    the root, unique within a group), or ``None`` for a flat record.
+
+    Raises ``ValueError`` when a tree record does not name one node per turn."""
+    nodes = record.metadata.get("tree", {}).get("node_ids")
+    if nodes is not None and len(nodes) != len(record.turns):
+        raise ValueError(
+            f"episode {record.episode_id}: {len(nodes)} tree node ids for {len(record.turns)} turns; "
+            "metadata['tree']['node_ids'] names the node each turn leads to, one per turn "
+            "(records as grow_tree(...).records() makes them)"
+        )
+    return nodes
 
 
 def path_weights(records: Sequence[EpisodeRecord]) -> list[float]:
@@ -434,11 +443,6 @@ def tree_turn_rows(records: Sequence[EpisodeRecord]) -> dict[str, list[Any]]:
             raise ValueError(
                 f"record {record.episode_id!r} has no tree node ids (metadata['tree']['node_ids']); "
                 "tree rows come from grow_tree(...).records()"
-            )
-        if len(nodes) != len(record.turns):
-            raise ValueError(
-                f"record {record.episode_id!r} has {len(nodes)} tree node ids for {len(record.turns)} "
-                "turns; metadata['tree']['node_ids'] needs one per turn (grow_tree(...).records())"
             )
         for index, turn in enumerate(record.turns):
             rows["group_ids"].append(record.group_id)

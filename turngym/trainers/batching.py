@@ -77,12 +77,6 @@ def _node_ids(records: Sequence[EpisodeRecord]) -> np.ndarray | None:
                 f"episode {record.episode_id}: tree and flat records in one batch (it has no tree node "
                 "ids, others have); a step's records are either all grown as trees or all flat"
             )
-        if len(nodes) != len(record.turns):
-            raise ValueError(
-                f"episode {record.episode_id}: {len(nodes)} tree node ids for {len(record.turns)} turns; "
-                "metadata['tree']['node_ids'] names the node each turn leads to, one per turn "
-                "(records as grow_tree(...).records() makes them)"
-            )
         flat.extend(str(n) for n in nodes)
     return np.asarray(flat, dtype=object)
 

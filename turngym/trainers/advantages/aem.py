@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch import TurnBatch
-from .checks import check_real
+from .checks import check_modifier_inputs, check_real
 from .registry import register_modifier
 from .result import AdvantageResult
 
@@ -66,15 +66,7 @@ def aem(
     >>> aem(grpo_advantages(batch), batch).advantages.round(4).tolist()
     [0.9509, 0.5768, -0.3498, -0.9509]
     """
-    if not isinstance(result, AdvantageResult):
-        raise TypeError(f"aem() needs an AdvantageResult, got {type(result).__name__}")
-    if not isinstance(batch, TurnBatch):
-        raise TypeError(f"aem() needs a TurnBatch, got {type(batch).__name__}")
-    if result.advantages.shape != (batch.n_turns,):
-        raise ValueError(
-            f"result has {result.advantages.shape} advantages but the batch has "
-            f"{batch.n_turns} turns; pass the batch the result was computed on"
-        )
+    check_modifier_inputs("aem", result, batch)
     lam = check_real("lam", lam, low=0.0)
     min_range = check_real("min_range", min_range, low=0.0)
     entropy = batch.require("entropy", "aem")

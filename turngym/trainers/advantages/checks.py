@@ -69,3 +69,19 @@ def check_gamma(gamma: Any) -> float:
 def check_return_form(return_form: Any) -> str:
     """Check ``return_form``: ``"sum"`` (discounted sum) or ``"min"`` (PURE's min-form)."""
     return check_choice("return_form", return_form, RETURN_FORMS)
+
+
+def check_modifier_inputs(name: str, result: Any, batch: Any) -> None:
+    """What every advantage modifier checks first: an ``AdvantageResult`` computed on ``batch``."""
+    from .batch import TurnBatch
+    from .result import AdvantageResult
+
+    if not isinstance(result, AdvantageResult):
+        raise TypeError(f"{name}() needs an AdvantageResult, got {type(result).__name__}")
+    if not isinstance(batch, TurnBatch):
+        raise TypeError(f"{name}() needs a TurnBatch, got {type(batch).__name__}")
+    if result.advantages.shape != (batch.n_turns,):
+        raise ValueError(
+            f"result has {result.advantages.shape} advantages but the batch has "
+            f"{batch.n_turns} turns; pass the batch the result was computed on"
+        )

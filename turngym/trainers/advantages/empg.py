@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch import TurnBatch
-from .checks import check_real
+from .checks import check_modifier_inputs, check_real
 from .registry import register_modifier
 from .result import AdvantageResult
 
@@ -37,15 +37,7 @@ def empg(
     >>> empg(grpo_advantages(batch), batch).advantages.round(4).tolist()
     [1.0707, 0.3803, -0.2803, -1.0339]
     """
-    if not isinstance(result, AdvantageResult):
-        raise TypeError(f"empg() needs an AdvantageResult, got {type(result).__name__}")
-    if not isinstance(batch, TurnBatch):
-        raise TypeError(f"empg() needs a TurnBatch, got {type(batch).__name__}")
-    if result.advantages.shape != (batch.n_turns,):
-        raise ValueError(
-            f"result has {result.advantages.shape} advantages but the batch has "
-            f"{batch.n_turns} turns; pass the batch the result was computed on"
-        )
+    check_modifier_inputs("empg", result, batch)
     k = check_real("k", k, low=0.0)
     zeta = check_real("zeta", zeta)
     entropy = batch.require("entropy", "empg")
