@@ -24,6 +24,17 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (e.g. 60 or 2.5)")
+    return value
+
+
 def add_parsers(sub: Any, epilog: str, positive_int: Any) -> None:
     """Add ``eval``, ``reverify`` and ``report`` to the ``turngym`` command's sub-parsers."""
     ev = sub.add_parser(
@@ -58,6 +69,9 @@ def add_parsers(sub: Any, epilog: str, positive_int: Any) -> None:
                     help="episodes in flight at once for endpoint and scripted agents (default 1)")
     ev.add_argument("--env-workers", default="local", metavar="WHERE",
                     help="where environments run: local (default) or ray:N (N Ray actors; turngym[ray])")
+    ev.add_argument("--request-timeout", type=_positive_seconds, default=60.0, metavar="SECONDS",
+                    help="how long one endpoint request may take before it is retried (default 60; a "
+                         "CPU server with long prompts may need more)")
     ev.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
                     help="environment variable holding the endpoint's key (never written anywhere)")
     ev.add_argument("--lora", default=None, metavar="DIR", help="a peft adapter to put on an hf: model")
@@ -125,7 +139,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO, resolve: Any, p
     else:
         actor = build_agent(spec, seed=args.seed, temperature=temperature, top_p=args.top_p,
                             max_tokens=args.max_tokens, api_key_env=args.api_key_env, lora=args.lora,
-                            device=args.device)
+                            device=args.device, timeout_s=args.request_timeout)
     # The run's identity names exactly what plays: the checkpoint step loaded, the adapter put on.
     if spec.kind == "checkpoint":
         plan = dataclasses.replace(plan, agent=str(actor.name))

@@ -170,6 +170,9 @@ def test_usage_errors_all_exit_2_on_stderr(tmp_path):
         ["frobnicate"],
         ["bench", "--episodes", "0"],
         ["train", str(tmp_path / "missing.yaml")],
+        ["eval", "GuessNumber-v0", "--agent", "oracle", "--request-timeout", "0"],
+        ["eval", "GuessNumber-v0", "--agent", "oracle", "--request-timeout", "soon"],
+        ["eval", "GuessNumber-v0", "--agent", "oracle", "--request-timeout", "inf"],
     ]
     for argv in cases:
         code, out, err = run(argv)

@@ -12,6 +12,7 @@ def test_eval_against_a_real_openai_compatible_server(openai_server, tmp_path):
     code = main(["eval", "turngym/SearchQA-Easy-v0", "turngym/CodeSandbox-v0",
                  "--agent", f"openai:{openai_server.model}@{openai_server.base_url}",
                  "--episodes", "2", "--max-turns", "2", "--max-tokens", "48", "--concurrency", "2",
+                 "--request-timeout", "300",  # 60 s timed out (5 retries) at load ~4 on 2 cores
                  "--out", str(target), "--no-progress"], stdout=out, stderr=err)
     assert code == 0, err.getvalue()
     records = [json.loads(line) for line in (target / "episodes.jsonl").read_text().splitlines()]
