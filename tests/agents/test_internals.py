@@ -72,8 +72,7 @@ def test_append_cache_equals_dynamic_cache_in_a_real_forward():
     """kv_cache: AppendKVLayer is a drop-in DynamicLayer (same logits as transformers' own cache)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from turngym.agents.hf_policy import cache_keyword
-    from turngym.agents.kv_cache import append_cache
+    from turngym.agents.kv_cache import append_cache, cache_keyword
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

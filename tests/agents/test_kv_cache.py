@@ -8,8 +8,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from tests.agents.conftest import tiny_llama
-from turngym.agents.hf_policy import _cache_of, cache_keyword
-from turngym.agents.kv_cache import AppendKVLayer, append_cache
+from turngym.agents.kv_cache import AppendKVLayer, append_cache, cache_keyword, cache_of
 
 
 def _states(rows: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,14 +49,14 @@ def test_decoding_with_the_append_cache_gives_the_same_logits(smol_tokenizer):
             token = out.logits[:, -1].argmax(-1, keepdim=True)
             for step in range(6):  # outgrows reserve=1, and drops a row half way
                 if step == 3:
-                    _cache_of(out).reorder_cache(torch.tensor([1]))
+                    cache_of(out).reorder_cache(torch.tensor([1]))
                     token = token[1:]
-                out = model(input_ids=token, **{kw: _cache_of(out)}, use_cache=True)
+                out = model(input_ids=token, **{kw: cache_of(out)}, use_cache=True)
                 steps.append(out.logits[:, -1])
                 token = out.logits[:, -1].argmax(-1, keepdim=True)
         logits[name] = steps
         if name == "append":
-            assert all(isinstance(layer, AppendKVLayer) for layer in _cache_of(out).layers)
+            assert all(isinstance(layer, AppendKVLayer) for layer in cache_of(out).layers)
     for ours, theirs in zip(logits["append"], logits["dynamic"]):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 

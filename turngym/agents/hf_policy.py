@@ -18,7 +18,6 @@ whole episode sequences, with gradients when asked, aligned with
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 
 from turngym.agents.cpu_linear import PackedLinears, maybe_packed, prepack_supported
-from turngym.agents.kv_cache import append_cache
+from turngym.agents.kv_cache import append_cache, cache_keyword, cache_of
 from turngym.agents.policy import Generation, SamplingParams, check_prompts
 from turngym.agents.sampling import choose_tokens
 from turngym.core.fallbacks import warn_once
@@ -282,7 +281,7 @@ class HFPolicy:
             input_ids=new_ids, attention_mask=attention, position_ids=positions,
             **{self._cache_kw: cache}, use_cache=True, logits_to_keep=1,
         )
-        cache = _cache_of(out)
+        cache = cache_of(out)
         logits = out.logits[:, -1, :].float()
         if len(unique_prompts) < batch:
             index = torch.tensor(row_to_unique, device=device)
@@ -324,7 +323,7 @@ class HFPolicy:
                 input_ids=chosen.view(len(live), 1), attention_mask=attention, position_ids=position,
                 **{self._cache_kw: cache}, use_cache=True,
             )
-            cache = _cache_of(out)
+            cache = cache_of(out)
             logits = out.logits[:, -1, :].float()
         decode = self.tokenizer.decode
         return [
@@ -497,20 +496,3 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     if eos is None:
         return []
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
-
-
-def cache_keyword(model: Any) -> str:
-    """The name ``model.forward`` takes its key/value cache under.
-
-    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name still works until 5.40
-    but warns on every run); earlier releases in the supported range only know the old name. A
-    PEFT wrapper forwards ``**kwargs``, so the base model's signature decides.
-    """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-
-
-def _cache_of(out: Any) -> Any:
-    """The cache a forward returned, under either name (see :func:`cache_keyword`)."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values

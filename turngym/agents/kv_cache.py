@@ -16,6 +16,7 @@ no-grad decoding (training forward passes use no cache).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -133,3 +134,20 @@ def append_cache(config: Any, *, reserve: int = 64) -> DynamicCache:
         AppendKVLayer(reserve=reserve) if type(layer) is DynamicLayer else layer for layer in cache.layers
     ]
     return cache
+
+
+def cache_keyword(model: Any) -> str:
+    """The name ``model.forward`` takes its key/value cache under.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name still works until 5.40
+    but warns on every run); earlier releases in the supported range only know the old name. A
+    PEFT wrapper forwards ``**kwargs``, so the base model's signature decides.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def cache_of(out: Any) -> Any:
+    """The cache a forward returned, under either name (see :func:`cache_keyword`)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
