@@ -23,35 +23,35 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
     """Open a temporary file for writing; on clean exit it replaces ``path`` atomically."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
-    target = Path(path)
-    fd, tmp = _temp_beside(target)
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
         open_kwargs.setdefault("newline", "\n")
-    try:
+    with _replacing(path) as (fd, _):
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(target.parent)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path`` for writers that need a file name rather than a handle
     (SQLite); on clean exit the file is synced and renamed over ``path``, as :func:`atomic_write` does."""
-    target = Path(path)
-    fd, tmp = _temp_beside(target)
-    os.close(fd)
-    try:
+    with _replacing(path) as (fd, tmp):
+        os.close(fd)
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """A temporary file beside ``path`` (its descriptor and name), renamed over ``path`` when the
+    block ends cleanly (the block syncs it first) and removed when it raises."""
+    target = Path(path)
+    fd, tmp = _temp_beside(target)
+    try:
+        yield fd, tmp
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
